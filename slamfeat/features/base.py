@@ -1,0 +1,170 @@
+"""The common extractor interface.
+
+Every detector-descriptor is a small :class:`torch.nn.Module` that takes a batch of images and
+returns one :class:`Features` per image. Coordinates are pixels ``(x, y)`` with ``(0, 0)`` the
+centre of the top-left pixel, always in the frame of the image as given (a ``resize_max`` option
+resizes inside the extractor and maps the keypoints back).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import BadInput
+from ..io import image_to_tensor, read_image
+
+
+@dataclass
+class Features:
+    """Local features of one image.
+
+    Attributes:
+        keypoints: ``N×2`` float32, pixel ``(x, y)``, ``(0, 0)`` = centre of the top-left pixel.
+        scores: ``N`` float32 detection scores, highest first.
+        descriptors: ``N×D`` float32; unit L2 norm for float descriptors, 0/1 bits for binary ones.
+        image_size: ``(width, height)`` of the image the keypoints refer to.
+        binary: True for bit descriptors (matched by Hamming distance).
+    """
+
+    keypoints: torch.Tensor
+    scores: torch.Tensor
+    descriptors: torch.Tensor
+    image_size: tuple[int, int]
+    binary: bool = False
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def to(self, device: torch.device | str) -> "Features":
+        return Features(self.keypoints.to(device), self.scores.to(device), self.descriptors.to(device),
+                        self.image_size, self.binary)
+
+    def numpy(self) -> dict[str, np.ndarray]:
+        """hloc-style arrays: keypoints N×2, scores N, descriptors N×D, image_size (w, h)."""
+        return {
+            "keypoints": self.keypoints.detach().cpu().float().numpy(),
+            "scores": self.scores.detach().cpu().float().numpy(),
+            "descriptors": self.descriptors.detach().cpu().float().numpy(),
+            "image_size": np.asarray(self.image_size, dtype=np.int64),
+        }
+
+    @classmethod
+    def empty(cls, dim: int, image_size: tuple[int, int], binary: bool = False) -> "Features":
+        return cls(torch.zeros(0, 2), torch.zeros(0), torch.zeros(0, dim), image_size, binary)
+
+
+def top_k(features: Features, k: int | None) -> Features:
+    """Keep the ``k`` highest-scoring keypoints, sorted by score (all when ``k`` is None or ≤ 0)."""
+    order = torch.argsort(features.scores, descending=True)
+    if k is not None and k > 0:
+        order = order[:k]
+    return Features(features.keypoints[order], features.scores[order], features.descriptors[order],
+                    features.image_size, features.binary)
+
+
+class Extractor(nn.Module):
+    """Base of every detector-descriptor.
+
+    Subclasses set the class attributes and implement :meth:`_extract`, which sees the batch at
+    network resolution. Options live in ``default_conf``; keyword arguments override them.
+    """
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "teacher"  # classical | teacher | student
+    descriptor_dim: ClassVar[int] = 128
+    binary: ClassVar[bool] = False
+    input_channels: ClassVar[int] = 3  # 1 = the network wants gray images
+    default_conf: ClassVar[dict[str, Any]] = {
+        "max_keypoints": 2048,
+        "detection_threshold": 0.0,
+        "nms_radius": 2,
+        "resize_max": None,  # longest image side fed to the network, None = as given
+    }
+
+    def __init__(self, **conf: Any) -> None:
+        super().__init__()
+        unknown = set(conf) - set(self.default_conf)
+        if unknown:
+            raise BadInput(f"{self.name}: unknown option(s) {sorted(unknown)}; known: {sorted(self.default_conf)}")
+        self.conf = {**self.default_conf, **{k: v for k, v in conf.items() if v is not None}}
+        self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
+        self.weights_path: Path | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self._device_anchor.device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _extract(self, images: torch.Tensor) -> list[Features]:
+        """Detect and describe on a ``B×C×H×W`` float batch in ``[0, 1]`` (C = ``input_channels``)."""
+        raise NotImplementedError
+
+    def preprocess(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[float, float]]:
+        """Convert channels, resize to ``resize_max``; returns the batch and the (sx, sy) scale back."""
+        if images.dim() != 4:
+            raise BadInput(f"{self.name}: expected a B×C×H×W batch, got shape {tuple(images.shape)}")
+        if images.dtype == torch.uint8:
+            images = images.float() / 255.0
+        images = images.float().to(self.device)
+        c = images.shape[1]
+        if c == 4:
+            images, c = images[:, :3], 3
+        if self.input_channels == 1 and c == 3:
+            images = (0.299 * images[:, 0:1] + 0.587 * images[:, 1:2] + 0.114 * images[:, 2:3])
+        elif self.input_channels == 3 and c == 1:
+            images = images.expand(-1, 3, -1, -1)
+        elif c not in (1, 3):
+            raise BadInput(f"{self.name}: image with {c} channels, expected 1, 3 or 4")
+        h, w = images.shape[-2:]
+        scale = (1.0, 1.0)
+        r = self.conf.get("resize_max")
+        if r and max(h, w) != r:
+            s = r / max(h, w)
+            nh, nw = max(int(round(h * s)), 1), max(int(round(w * s)), 1)
+            images = F.interpolate(images, size=(nh, nw), mode="bilinear", align_corners=False, antialias=s < 1)
+            scale = (w / nw, h / nh)
+        return images, scale
+
+    def forward(self, images: torch.Tensor) -> list[Features]:
+        """Features of each image of a ``B×C×H×W`` batch (uint8 or float in ``[0, 1]``)."""
+        h, w = images.shape[-2:]
+        net_images, (sx, sy) = self.preprocess(images)
+        feats = self._extract(net_images)
+        out = []
+        for f in feats:
+            kp = f.keypoints.float()
+            if (sx, sy) != (1.0, 1.0):
+                # pixel centres: x_orig + 0.5 = (x_net + 0.5) * s
+                kp = (kp + 0.5) * kp.new_tensor([sx, sy]) - 0.5
+            out.append(Features(kp, f.scores.float(), f.descriptors, (int(w), int(h)), self.binary))
+        return out
+
+    @torch.inference_mode()
+    def extract(self, image: str | os.PathLike | np.ndarray | torch.Tensor) -> Features:
+        """Features of one image: a path, an ``H×W[×C]`` array or a ``[B×]C×H×W`` tensor."""
+        if isinstance(image, (str, os.PathLike)):
+            image = read_image(image)
+        was_training = self.training
+        self.eval()
+        try:
+            return self(image_to_tensor(image))[0]
+        finally:
+            self.train(was_training)
+
+    def describe_config(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, **self.conf}
+
+
+def l2_normalise(descriptors: torch.Tensor) -> torch.Tensor:
+    """Unit L2 norm along the last dimension (zero vectors stay zero)."""
+    return F.normalize(descriptors, p=2, dim=-1)

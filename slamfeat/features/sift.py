@@ -1,0 +1,52 @@
+"""SIFT through OpenCV, with RootSIFT descriptors (unit L2 norm)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from .base import Extractor, Features, top_k
+
+
+def _to_gray_uint8(image: torch.Tensor) -> np.ndarray:
+    """A ``C×H×W`` float image in [0, 1] as an ``H×W`` uint8 array."""
+    a = image.detach().cpu().float()
+    if a.shape[0] == 3:
+        a = 0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2]
+    else:
+        a = a[0]
+    return (a.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+
+
+class SIFT(Extractor):
+    name = "sift"
+    kind = "classical"
+    descriptor_dim = 128
+    input_channels = 1
+    default_conf = {
+        **Extractor.default_conf,
+        "detection_threshold": 0.04 / 3,  # OpenCV's contrastThreshold / nOctaveLayers default
+        "rootsift": True,
+    }
+
+    def _extract(self, images: torch.Tensor) -> list[Features]:
+        sift = cv2.SIFT_create(contrastThreshold=float(self.conf["detection_threshold"]) * 3)
+        out = []
+        for image in images:
+            gray = _to_gray_uint8(image)
+            kps, desc = sift.detectAndCompute(gray, None)
+            size = (gray.shape[1], gray.shape[0])
+            if not kps:
+                out.append(Features.empty(self.descriptor_dim, size))
+                continue
+            xy = torch.tensor([k.pt for k in kps], dtype=torch.float32)
+            scores = torch.tensor([k.response for k in kps], dtype=torch.float32)
+            d = torch.from_numpy(desc.astype(np.float32))
+            if self.conf["rootsift"]:
+                d = torch.sqrt(d / d.sum(dim=1, keepdim=True).clamp_min(1e-8))
+            d = torch.nn.functional.normalize(d, dim=-1)
+            # OpenCV can return the same point twice with different orientations; keep the first
+            f = top_k(Features(xy, scores, d, size), self.conf["max_keypoints"])
+            out.append(f)
+        return out

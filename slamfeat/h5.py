@@ -1,0 +1,164 @@
+"""Feature and match files in hloc's layout.
+
+``features.h5``: one group per image name with ``keypoints`` (N×2 float32, pixel centres),
+``scores`` (N float32), ``descriptors`` (D×N float32, transposed as hloc stores them) and
+``image_size`` (w, h); a group attribute ``binary`` marks bit descriptors.
+
+``matches.h5``: one group per pair ``name0/name1`` (a ``/`` inside an image name becomes ``-``,
+as hloc does), datasets ``matches0`` (N0 int32, −1 unmatched) and ``matching_scores0`` (N0 float32).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import h5py
+import numpy as np
+import torch
+
+from .errors import BadInput
+from .features.base import Features
+from .io import atomic_path
+
+
+def pair_key(name0: str, name1: str) -> str:
+    """The group path of a pair in ``matches.h5``."""
+    return f"{name0.replace('/', '-')}/{name1.replace('/', '-')}"
+
+
+def _open(path: str | os.PathLike, what: str) -> h5py.File:
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such {what} file")
+    try:
+        return h5py.File(path, "r")
+    except OSError:
+        raise BadInput(f"{path}: not a readable HDF5 {what} file") from None
+
+
+def write_features_group(f: h5py.File, name: str, feats: Features) -> None:
+    """Write one image's features into an open h5 file (replacing an earlier group)."""
+    if name in f:
+        del f[name]
+    g = f.create_group(name)
+    a = feats.numpy()
+    g.create_dataset("keypoints", data=a["keypoints"].astype(np.float32))
+    g.create_dataset("scores", data=a["scores"].astype(np.float32))
+    g.create_dataset("descriptors", data=np.ascontiguousarray(a["descriptors"].T.astype(np.float32)))
+    g.create_dataset("image_size", data=a["image_size"])
+    g.attrs["binary"] = bool(feats.binary)
+
+
+def write_features(path: str | os.PathLike, features: Iterable[tuple[str, Features]], append: bool = False) -> None:
+    """Write ``(name, Features)`` pairs to ``path`` atomically; ``append`` keeps earlier groups."""
+    with atomic_path(path) as tmp:
+        if append and Path(path).is_file():
+            shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "a" if append else "w") as f:
+            for name, feats in features:
+                write_features_group(f, name, feats)
+
+
+def _read_features_group(g: h5py.Group, name: str, path) -> Features:
+    try:
+        kp = torch.from_numpy(g["keypoints"][()].astype(np.float32)).reshape(-1, 2)
+        sc = torch.from_numpy(g["scores"][()].astype(np.float32)).reshape(-1)
+        de = torch.from_numpy(np.ascontiguousarray(g["descriptors"][()].astype(np.float32).T))
+        size = tuple(int(v) for v in g["image_size"][()]) if "image_size" in g else (0, 0)
+    except KeyError as e:
+        raise BadInput(f"{path}: image {name!r} lacks dataset {e}") from None
+    if de.shape[0] != kp.shape[0]:
+        if de.numel() == 0:
+            de = de.reshape(kp.shape[0], -1)
+        else:
+            raise BadInput(f"{path}: image {name!r} has {kp.shape[0]} keypoints but {de.shape[0]} descriptors")
+    return Features(kp, sc, de, size, bool(g.attrs.get("binary", False)))
+
+
+def read_features(path: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, Features]:
+    """Features of ``names`` (all images when None) from a ``features.h5``.
+
+    Raises:
+        BadInput: the file is unreadable or lacks a requested image.
+    """
+    out = {}
+    with _open(path, "features") as f:
+        wanted = list(names) if names is not None else list_feature_names(f)
+        for name in wanted:
+            if name not in f or "keypoints" not in f[name]:
+                raise BadInput(f"{path}: no features for image {name!r}")
+            out[name] = _read_features_group(f[name], name, path)
+    return out
+
+
+def list_feature_names(f: h5py.File) -> list[str]:
+    """Names of all image groups (nested names like ``seq/1.ppm`` included)."""
+    names = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Group) and "keypoints" in obj:
+            names.append(name)
+    f.visititems(visit)
+    return names
+
+
+def feature_names(path: str | os.PathLike) -> list[str]:
+    with _open(path, "features") as f:
+        return list_feature_names(f)
+
+
+def write_matches_group(f: h5py.File, name0: str, name1: str, matches0: np.ndarray, scores0: np.ndarray) -> None:
+    key = pair_key(name0, name1)
+    if key in f:
+        del f[key]
+    g = f.create_group(key)
+    g.create_dataset("matches0", data=np.asarray(matches0, dtype=np.int32))
+    g.create_dataset("matching_scores0", data=np.asarray(scores0, dtype=np.float32))
+
+
+def read_matches(path: str | os.PathLike, name0: str, name1: str) -> tuple[np.ndarray, np.ndarray]:
+    """``matches0`` (N0 int32, −1 unmatched) and ``matching_scores0`` of one pair."""
+    with _open(path, "matches") as f:
+        key = pair_key(name0, name1)
+        if key not in f:
+            raise BadInput(f"{path}: no matches for pair {name0} {name1}")
+        return f[key]["matches0"][()], f[key]["matching_scores0"][()]
+
+
+def existing_pairs(path: str | os.PathLike) -> set[str]:
+    """Pair keys already present in a matches file (empty when there is none)."""
+    if not Path(path).is_file():
+        return set()
+    keys = set()
+    with _open(path, "matches") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group) and "matches0" in obj:
+                keys.add(name)
+        f.visititems(visit)
+    return keys
+
+
+def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """An image-pair list, one ``name0 name1`` a line (``#`` comments and extra columns ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such pairs file")
+    pairs = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            raise BadInput(f"{path}:{i}: expected 'name0 name1', got {line!r}")
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def iter_features(path: str | os.PathLike) -> Iterator[tuple[str, Features]]:
+    with _open(path, "features") as f:
+        for name in list_feature_names(f):
+            yield name, _read_features_group(f[name], name, path)

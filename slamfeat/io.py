@@ -1,0 +1,179 @@
+"""Reading images and writing files atomically.
+
+Images come back as numpy arrays in their own bit depth; :func:`image_to_tensor` turns them into
+the float ``1×C×H×W`` tensors in ``[0, 1]`` that the extractors take.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import BadInput
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
+MIN_IMAGE_SIDE = 16
+
+
+def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
+    """Read an image with OpenCV: 8/16-bit, gray, RGB or RGBA.
+
+    Returns:
+        ``H×W`` (gray) or ``H×W×3`` RGB array, uint8 or uint16 as stored; alpha is dropped.
+
+    Raises:
+        BadInput: the file is missing, unreadable, truncated or smaller than 16 px a side.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such image file")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        raise BadInput(f"{path}: empty file, not an image")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise BadInput(f"{path}: not an image OpenCV can read (corrupt or wrong format)")
+    if _is_truncated(path, data):
+        raise BadInput(f"{path}: truncated image file")
+    return _normalise_layout(image, str(path), grayscale)
+
+
+def _is_truncated(path: Path, data: np.ndarray) -> bool:
+    # OpenCV decodes a truncated JPEG with a grey bottom and only a warning; the end-of-image
+    # marker tells a complete file.
+    if path.suffix.lower() in (".jpg", ".jpeg") or data[:2].tobytes() == b"\xff\xd8":
+        tail = data[-2:].tobytes()
+        return tail != b"\xff\xd9" and b"\xff\xd9" not in data[-64:].tobytes()
+    if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-16:].tobytes()
+    return False
+
+
+def _normalise_layout(image: np.ndarray, name: str, grayscale: bool) -> np.ndarray:
+    if image.dtype not in (np.uint8, np.uint16, np.float32):
+        raise BadInput(f"{name}: unsupported pixel type {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 3:
+        if image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+        elif image.shape[2] == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        else:
+            raise BadInput(f"{name}: {image.shape[2]} channels, expected 1, 3 or 4")
+        if grayscale:
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    check_image_size(image, name)
+    return image
+
+
+def check_image_size(image: np.ndarray, name: str) -> None:
+    """Raise :class:`BadInput` when an ``H×W[×C]`` image is smaller than ``MIN_IMAGE_SIDE``."""
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise BadInput(f"{name}: image of {w}×{h} px is too small (at least {MIN_IMAGE_SIDE} px a side)")
+
+
+def image_to_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """An image as a float ``1×C×H×W`` tensor in ``[0, 1]`` (C = 1 or 3).
+
+    Accepts ``H×W``, ``H×W×C`` (numpy, channels last) or ``C×H×W`` / ``B×C×H×W`` tensors; uint8 is
+    divided by 255, uint16 by 65535, float is taken as already in ``[0, 1]``.
+    """
+    if isinstance(image, torch.Tensor):
+        t = image
+        if t.dim() == 2:
+            t = t[None, None]
+        elif t.dim() == 3:
+            t = t[None]
+        if t.dim() != 4:
+            raise BadInput(f"image tensor of shape {tuple(image.shape)}: expected H×W, C×H×W or B×C×H×W")
+    else:
+        a = np.asarray(image)
+        if a.ndim == 2:
+            a = a[:, :, None]
+        if a.ndim != 3:
+            raise BadInput(f"image array of shape {a.shape}: expected H×W or H×W×C")
+        if a.shape[2] == 4:
+            a = a[:, :, :3]
+        t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
+    if t.dtype == torch.uint8:
+        t = t.float() / 255.0
+    elif t.dtype in (torch.int32, torch.int64, torch.int16) or (not isinstance(image, torch.Tensor) and np.asarray(image).dtype == np.uint16):
+        t = t.float() / 65535.0
+    else:
+        t = t.float()
+    if t.shape[1] not in (1, 3):
+        raise BadInput(f"image with {t.shape[1]} channels: expected 1 or 3")
+    return t
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name.
+
+    Raises:
+        BadInput: the folder is missing or holds no image.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: no such folder")
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise BadInput(f"{folder}: no images in this folder")
+    return images
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A failure leaves any earlier file at ``path`` as it was.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"{parent}: cannot create output folder ({e.strerror})") from None
+    if not os.access(parent, os.W_OK):
+        raise BadInput(f"{parent}: output folder is not writable")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Write a JSON report atomically (numpy scalars and tensors become plain numbers)."""
+    import json
+
+    def default(o):
+        if isinstance(o, (np.generic,)):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, torch.Tensor):
+            return o.tolist()
+        if isinstance(o, Path):
+            return str(o)
+        raise TypeError(f"not JSON serialisable: {type(o)}")
+
+    write_text_atomic(path, json.dumps(obj, indent=2, default=default) + "\n")
