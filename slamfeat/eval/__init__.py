@@ -1,0 +1,1 @@
+"""Evaluation protocols (HPatches, AirSim, relative pose on pairs)."""

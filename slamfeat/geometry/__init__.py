@@ -1,0 +1,1 @@
+"""Geometry: homographies, cameras, poses. Pure functions."""
