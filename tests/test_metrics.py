@@ -21,7 +21,9 @@ def _inverse_transfer(points, angle=0.3, scale=1.2, shift=(10.0, -5.0)):
 @pytest.fixture
 def exact_pair():
     rng = np.random.default_rng(0)
-    kp0 = rng.uniform(20, 200, size=(150, 2))
+    # a jittered grid: no two keypoints within 15 px, so nearest neighbours are unambiguous
+    gx, gy = np.meshgrid(np.arange(15) * 25.0 + 20, np.arange(10) * 25.0 + 20)
+    kp0 = np.stack([gx.ravel(), gy.ravel()], 1) + rng.uniform(-3, 3, size=(150, 2))
     kp1 = _transfer(kp0)
     perm = rng.permutation(len(kp1))  # keypoints of image 1 in another order
     kp1 = kp1[perm]
