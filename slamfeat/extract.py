@@ -46,7 +46,7 @@ def collect_images(inputs: Sequence[str | os.PathLike]) -> list[tuple[str, Path]
 def extract_to_h5(images: Sequence[tuple[str, Path]], extractor: Extractor, out: str | os.PathLike,
                   overwrite: bool = False) -> dict:
     """Extract every image and write ``out`` atomically; images already in ``out`` are kept unless
-    ``overwrite``. Every image is read (and checked) before anything is written.
+    ``overwrite``. A failure (an unreadable image) leaves an earlier ``out`` as it was.
 
     Returns:
         ``{"images": n, "extracted": n_new, "keypoints_per_image": mean, "ms_per_image": mean}``.

@@ -95,21 +95,16 @@ def image_to_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
             t = t[None]
         if t.dim() != 4:
             raise BadInput(f"image tensor of shape {tuple(image.shape)}: expected H×W, C×H×W or B×C×H×W")
+        t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
     else:
         a = np.asarray(image)
         if a.ndim == 2:
             a = a[:, :, None]
         if a.ndim != 3:
             raise BadInput(f"image array of shape {a.shape}: expected H×W or H×W×C")
-        if a.shape[2] == 4:
-            a = a[:, :, :3]
+        scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype, 1.0)
+        a = a[:, :, :3].astype(np.float32) / scale
         t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
-    if t.dtype == torch.uint8:
-        t = t.float() / 255.0
-    elif t.dtype in (torch.int32, torch.int64, torch.int16) or (not isinstance(image, torch.Tensor) and np.asarray(image).dtype == np.uint16):
-        t = t.float() / 65535.0
-    else:
-        t = t.float()
     if t.shape[1] not in (1, 3):
         raise BadInput(f"image with {t.shape[1]} channels: expected 1 or 3")
     return t

@@ -28,6 +28,7 @@ class ModelInfo:
     weights_file: str | None  # default weights file name, None = needs --weights (or none at all)
     description: str
     needs_weights: bool = True
+    architecture: Callable[[], torch.nn.Module] | None = None  # for counting parameters without weights
 
 
 REGISTRY: dict[str, ModelInfo] = {}
@@ -80,7 +81,13 @@ register(ModelInfo("disk", "teacher", 128, _disk, "disk-depth-save.pth", "DISK (
 register(ModelInfo("aliked-n32", "teacher", 128, _aliked("aliked-n32"), "aliked-n32.pth", "ALIKED-N32 (kornia)"))
 register(ModelInfo("aliked-n16", "teacher", 128, _aliked("aliked-n16"), "aliked-n16.pth", "ALIKED-N16 (kornia)"))
 register(ModelInfo("aliked-t16", "teacher", 64, _aliked("aliked-t16"), "aliked-t16.pth", "ALIKED-T16 (kornia)"))
-register(ModelInfo("superpoint", "teacher", 256, _superpoint, None, "SuperPoint, original architecture; user's weights file"))
+def _superpoint_net():
+    from .superpoint import SuperPointNet
+    return SuperPointNet()
+
+
+register(ModelInfo("superpoint", "teacher", 256, _superpoint, None, "SuperPoint, original architecture; user's weights file",
+                   architecture=_superpoint_net))
 register(ModelInfo("slamfeat-lite", "student", 64, _student("slamfeat-lite"), "slamfeat-lite.pt", "light-weight distilled student"))
 register(ModelInfo("slamfeat-base", "student", 128, _student("slamfeat-base"), "slamfeat-base.pt", "equal-weight distilled student"))
 
@@ -136,6 +143,8 @@ def list_models() -> list[dict[str, Any]]:
                 present, status = False, "unreadable"
         elif not info.needs_weights:
             params = 0
+        elif info.architecture is not None:
+            params = sum(p.numel() for p in info.architecture().parameters())
         rows.append({"name": info.name, "kind": info.kind, "descriptor_dim": info.descriptor_dim,
                      "params": params, "weights_source": source, "weights": status, "present": present,
                      "description": info.description})

@@ -78,7 +78,10 @@ def read_state_dict(path: str | os.PathLike, key: str | None = None) -> dict[str
         obj = obj[key]
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if isinstance(obj, dict):  # a checkpoint of nested dicts (another model's layout): flatten it
+        obj = {f"{k}.{k2}" if isinstance(v, dict) else k: v2
+               for k, v in obj.items() for k2, v2 in (v.items() if isinstance(v, dict) else [(k, v)])}
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise BadInput(f"{path}: holds no state dict of tensors")
     return obj
 
