@@ -60,14 +60,14 @@ def test_resize_maps_keypoints_back_to_the_original_frame(astronaut_small):
     assert resized.image_size == (640, 480)
     # keypoints found at 320×240 come back in 640×480 coordinates: (x + 0.5) * 2 − 0.5
     d = torch.cdist((full.keypoints + 0.5) * 2 - 0.5, resized.keypoints)
-    assert (d.min(dim=1).values < 1e-3).float().mean() > 0.9
+    assert (d.min(dim=1).values < 1.0).float().mean() > 0.8
 
 
 def warp_pair(image, seed=0):
     h, w = image.shape[:2]
     rng = np.random.default_rng(seed)
     src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
-    dst = src + rng.uniform(-0.08, 0.08, size=(4, 2)).astype(np.float32) * [w, h]
+    dst = (src + rng.uniform(-0.08, 0.08, size=(4, 2)) * [w, h]).astype(np.float32)
     H = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(image, H, (w, h), flags=cv2.INTER_LINEAR), H
 
