@@ -9,7 +9,8 @@ no temporary exceeds ``max_memory_mb``.
 Conventions (hloc's): ``matches0[b, i] = j`` when keypoint ``i`` of image 0 of pair ``b`` matches
 keypoint ``j`` of image 1, ``−1`` when unmatched; ``matching_scores0`` is the similarity of the
 match (cosine, ``1 − d²/2`` for ``metric="l2"``, ``1 − hamming/D`` for bits), 0 where unmatched.
-Ties are broken towards the lowest index on both sides (``torch.max`` returns the first maximum).
+Ties are broken towards the lowest index on both sides: exactly for bits (a tie-breaking term
+rides in the matrix product), and for floats wherever two similarities are not bit-identical.
 """
 
 from __future__ import annotations
@@ -23,22 +24,38 @@ from torch import Tensor
 from ..errors import BadInput
 
 METRICS = ("cosine", "l2", "hamming")
-# A padded row or column gets this similarity (finite: it travels through the matrix product).
-_PAD = -1.0e4
-# Bound on |similarity(half) − similarity(float32)| for unit vectors, in units of |a|·|b|:
-# two fp16 roundings of the inputs (2^-11 each), products accumulated in float32.
+# Bound on |similarity(half) − similarity(float32)| in units of |a|·|b|: two float16 roundings of
+# the inputs (2^-11 relative each), products accumulated in float32.
 _HALF_ERROR = 2.0 ** -10 + 1e-5
+# On the CPU, chunks this small stay in cache and run faster (never above max_memory_mb).
+_CPU_CHUNK_MB = 32
+_FLOAT32_EXACT = 2 ** 24
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """Descriptors ready for one matrix product: ``sim = a @ bᵀ`` in the metric's own units."""
+    """Descriptors ready for one matrix product ``key = a @ bᵀ``.
+
+    ``key`` is the raw similarity (cosine, ``−d²/2``, or ``s·t = D − 2·hamming``), except for bits
+    where ``key = tie_scale·s·t − i − j``: distinct within every row and column, it breaks ties
+    towards the lowest index and gives back ``s·t = ceil(key / tie_scale)``.
+    """
 
     a: Tensor  # B×N0×D'
     b: Tensor  # B×N1×D'
-    dim: int  # original D
+    dim: int  # the descriptor size D
     metric: str
-    scale: float  # the bound of |a_i|·|b_j| (for the half-precision error bound)
+    pad: float  # a key at or below pad/2 involves a padded keypoint
+    tie_scale: int  # 0: keys are raw similarities
+    scale: float  # bound of |a_i|·|b_j| (float16 error bound)
+
+    def raw(self, key: Tensor) -> Tensor:
+        if not self.tie_scale:
+            return key
+        return torch.ceil(key.double() / self.tie_scale)
+
+    def swapped(self) -> "_Prepared":
+        return _Prepared(self.b, self.a, self.dim, self.metric, self.pad, self.tie_scale, self.scale)
 
 
 def _check_inputs(desc0: Tensor, desc1: Tensor, mask0: Tensor | None, mask1: Tensor | None, metric: str) -> None:
@@ -58,42 +75,49 @@ def _check_inputs(desc0: Tensor, desc1: Tensor, mask0: Tensor | None, mask1: Ten
             raise BadInput(f"{name}: descriptors contain NaN or infinite values")
 
 
+def _max_norm(x: Tensor) -> float:
+    return float(x.float().norm(dim=-1).max()) if x.numel() else 0.0
+
+
 def _prepare(desc0: Tensor, desc1: Tensor, mask0: Tensor | None, mask1: Tensor | None, metric: str,
              dtype: torch.dtype) -> _Prepared:
     """Descriptors for the matrix product, with padding folded into two extra columns.
 
-    Padded keypoints get zero descriptors and one extra coordinate each so that
-    ``a_i·b_j = _PAD`` (or ``2·_PAD``) whenever ``i`` or ``j`` is padding, exactly the true
-    similarity otherwise (the extra products are exact zeros).
+    Padded keypoints get zero descriptors and one extra coordinate each so that ``a_i·b_j ≤ pad``
+    whenever ``i`` or ``j`` is padding, and exactly the true key otherwise (the extra products
+    are exact zeros).
     """
-    d = desc0.shape[-1]
+    batch, n0, d = desc0.shape
+    n1 = desc1.shape[1]
     a, b = desc0.to(dtype), desc1.to(dtype)
-    scale = 1.0
+    tie, scale = 0, _max_norm(a) * _max_norm(b)
     if metric == "hamming":
-        a, b = 2 * a - 1, 2 * b - 1  # s·t = D − 2·hamming
-        scale = float(d)
+        tie = n0 + n1
+        i = torch.arange(n0, device=a.device, dtype=dtype)[None, :, None].expand(batch, -1, -1)
+        j = torch.arange(n1, device=b.device, dtype=dtype)[None, :, None].expand(batch, -1, -1)
+        a = torch.cat([tie * (2 * a - 1), -i, torch.ones_like(i)], -1)
+        b = torch.cat([2 * b - 1, torch.ones_like(j), -j], -1)
+        pad = -4.0 * tie * (d + 2)
     elif metric == "l2":
         # −|a − b|²/2 = a·b − |a|²/2 − |b|²/2: two extra columns carry the norms
-        na = (a.float() ** 2).sum(-1, keepdim=True).to(dtype)
-        nb = (b.float() ** 2).sum(-1, keepdim=True).to(dtype)
+        na, nb = (a ** 2).sum(-1, keepdim=True), (b ** 2).sum(-1, keepdim=True)
         a = torch.cat([a, -0.5 * na, torch.ones_like(na)], -1)
         b = torch.cat([b, torch.ones_like(nb), -0.5 * nb], -1)
-    elif a.is_cuda:  # cosine: the half-precision error bound scales with the largest norms
-        scale = float(a.norm(dim=-1).max() * b.norm(dim=-1).max())
+        pad = -1.0e4 - 8.0 * max(_max_norm(desc0), _max_norm(desc1)) ** 2
+    else:
+        pad = -1.0e4 if scale <= 100 else -4.0 * scale  # −1e4 is exact in float16
     if mask0 is not None or mask1 is not None:
         m0 = mask0.to(a.device) if mask0 is not None else torch.ones(a.shape[:2], dtype=torch.bool, device=a.device)
         m1 = mask1.to(b.device) if mask1 is not None else torch.ones(b.shape[:2], dtype=torch.bool, device=b.device)
-        a = a * m0[..., None]
-        b = b * m1[..., None]
         f0, f1 = m0[..., None].to(dtype), m1[..., None].to(dtype)
-        # column 1: a = 1, b = PAD on padded columns; column 2: a = PAD on padded rows, b = 1
-        a = torch.cat([a, torch.ones_like(f0), _PAD * (1 - f0)], -1)
-        b = torch.cat([b, _PAD * (1 - f1), torch.ones_like(f1)], -1)
-    return _Prepared(a.contiguous(), b.contiguous(), d, metric, scale)
+        # column 1: a = 1, b = pad on padded columns; column 2: a = pad on padded rows, b = 1
+        a = torch.cat([a * f0, torch.ones_like(f0), pad * (1 - f0)], -1)
+        b = torch.cat([b * f1, pad * (1 - f1), torch.ones_like(f1)], -1)
+    return _Prepared(a.contiguous(), b.contiguous(), d, metric, pad, tie, scale)
 
 
 def _to_similarity(raw: Tensor, metric: str, dim: int) -> Tensor:
-    """The reported score from the product's units (cosine, 1 − d²/2, or 1 − hamming/D)."""
+    """The reported score from a raw similarity (cosine, 1 − d²/2, or 1 − hamming/D)."""
     if metric == "hamming":
         return 0.5 + raw / (2.0 * dim)
     if metric == "l2":
@@ -101,8 +125,8 @@ def _to_similarity(raw: Tensor, metric: str, dim: int) -> Tensor:
     return raw
 
 
-def _raw_distance_bound(metric: str, dim: int, distance_threshold: float) -> float:
-    """The smallest raw product value a match may have under ``distance_threshold``."""
+def _raw_bound(metric: str, dim: int, distance_threshold: float) -> float:
+    """The smallest raw similarity a match may have under ``distance_threshold``."""
     if metric == "hamming":
         return dim - 2.0 * distance_threshold
     if metric == "l2":
@@ -111,103 +135,78 @@ def _raw_distance_bound(metric: str, dim: int, distance_threshold: float) -> flo
 
 
 def _ratio_pass(best: Tensor, second: Tensor, metric: str, dim: int, ratio: float) -> Tensor:
-    """Lowe's test ``d1 ≤ ratio·d2`` on L2 (unit vectors) or Hamming distances, from raw products."""
+    """Lowe's test ``d1 ≤ ratio·d2`` on L2 or Hamming distances, from raw similarities."""
     if metric == "hamming":
-        return (dim - best) <= ratio * (dim - second)
+        return (dim - best) <= ratio * (dim - second)  # s·t = D − 2·hamming
     if metric == "l2":
         return -2.0 * best <= ratio ** 2 * (-2.0 * second)
-    # squared distances of unit vectors: 2 − 2·cos; clamp rounding below zero
+    # squared distances of unit vectors: 2 − 2·cos (rounding below zero clamped)
     return (2.0 - 2.0 * best).clamp_min(0) <= ratio ** 2 * (2.0 - 2.0 * second).clamp_min(0)
 
 
-def _chunk_rows(batch: int, n0: int, n1: int, elem_bytes: int, max_memory_mb: float, need_top2: bool) -> int:
-    """Rows of image 0 per chunk so that the chunk's temporaries stay within the budget."""
-    # the product itself, plus topk's or max's work space (about one more matrix when top-2 is needed)
-    per_row = batch * max(n1, 1) * (elem_bytes + (4 if elem_bytes < 4 else 0)) * (2 if need_top2 else 1)
-    budget = max_memory_mb * 2 ** 20
-    return int(max(1, min(n0, budget // max(per_row, 1))))
-
-
 class _Pass:
-    """Running results of one pass over the row chunks of the similarity matrix."""
+    """Running results of one pass over the row chunks of the key matrix.
 
-    def __init__(self, batch: int, n0: int, n1: int, device, need_second: bool, dtype: torch.dtype):
-        self.best = torch.full((batch, n0), -math.inf, device=device, dtype=dtype)
-        self.arg = torch.zeros((batch, n0), dtype=torch.long, device=device)
-        self.second = torch.full((batch, n0), -math.inf, device=device, dtype=dtype) if need_second else None
-        self.col_best = torch.full((batch, n1), -math.inf, device=device, dtype=dtype)
-        self.col_arg = torch.zeros((batch, n1), dtype=torch.long, device=device)
-        self.col_second = None
+    Rows: best key, its column (first maximum) and, on request, the second-best key. Columns:
+    the best key; its row too when ``col_index`` (on the CPU, a strided ``max`` with indices
+    costs more than the matrix product, and the mutual check does without it).
+    """
 
-    def add(self, sim: Tensor, r0: int, need_col_second: bool) -> None:
-        """Fold in ``sim`` = rows ``r0 … r0 + R`` of the ``B×N0×N1`` matrix (any float dtype)."""
+    def __init__(self, batch: int, n0: int, n1: int, device: torch.device, dtype: torch.dtype, *,
+                 second: bool, columns: bool, col_index: bool, col_second: bool):
+        def full(n):
+            return torch.full((batch, n), -math.inf, device=device, dtype=dtype)
+        self.best, self.arg = full(n0), torch.zeros((batch, n0), dtype=torch.long, device=device)
+        self.second = full(n0) if second else None
+        self.columns = columns
+        self.col_best = full(n1) if columns else None
+        self.col_arg = torch.zeros((batch, n1), dtype=torch.long, device=device) if col_index else None
+        self.col_second = full(n1) if col_second else None
+
+    def add(self, sim: Tensor, r0: int) -> None:
+        """Fold in ``sim``: rows ``r0 … r0 + R`` of the ``B×N0×N1`` key matrix."""
         r1 = r0 + sim.shape[1]
-        if sim.shape[2] == 0:
-            return
+        best, arg = sim.max(dim=2)
+        self.best[:, r0:r1], self.arg[:, r0:r1] = best, arg
         if self.second is not None and sim.shape[2] >= 2:
-            top = sim.topk(2, dim=2)
-            self.best[:, r0:r1], self.arg[:, r0:r1] = sim.max(dim=2)
-            self.second[:, r0:r1] = top.values[..., 1]
+            self.second[:, r0:r1] = sim.topk(2, dim=2).values[..., 1]
+        if not self.columns:
+            return
+        if self.col_arg is not None:
+            cv, ci = sim.max(dim=1)
+            cv = cv.to(self.col_best.dtype)
+            better = cv > self.col_best  # strict: an earlier row keeps a tie
+            self.col_arg = torch.where(better, ci + r0, self.col_arg)
         else:
-            self.best[:, r0:r1], self.arg[:, r0:r1] = sim.max(dim=2)
-        cv, ci = sim.max(dim=1)
-        cv = cv.to(self.col_best.dtype)
-        if need_col_second:
-            # second-best per column (for the half-precision check): the best of the rest
-            if self.col_second is None:
-                self.col_second = torch.full_like(self.col_best, -math.inf)
-            if sim.shape[1] >= 2:
-                chunk_second = sim.topk(2, dim=1).values[:, 1].to(cv.dtype)
-            else:
-                chunk_second = torch.full_like(cv, -math.inf)
+            cv = sim.amax(dim=1).to(self.col_best.dtype)
+        if self.col_second is not None:
+            chunk_second = sim.topk(2, dim=1).values[:, 1].to(cv.dtype) if sim.shape[1] >= 2 else torch.full_like(cv, -math.inf)
             self.col_second = torch.maximum(torch.maximum(self.col_second, chunk_second),
                                             torch.minimum(self.col_best, cv))
-        better = cv > self.col_best  # strict: an earlier row keeps a tie
-        self.col_best = torch.where(better, cv, self.col_best)
-        self.col_arg = torch.where(better, ci + r0, self.col_arg)
+        self.col_best = torch.maximum(self.col_best, cv)
 
 
-def _nearest_pass(prep: _Prepared, dtype: torch.dtype, need_second: bool, need_col_second: bool,
-                  max_memory_mb: float) -> _Pass:
+def _chunk_rows(batch: int, n0: int, n1: int, elem_bytes: int, budget_mb: float, copies: int) -> int:
+    """Rows of image 0 per chunk so that the chunk (and ``copies`` more of it) fits the budget."""
+    per_row = batch * max(n1, 1) * elem_bytes * (1 + copies)
+    return int(max(1, min(n0, budget_mb * 2 ** 20 // per_row)))
+
+
+def _nearest_pass(prep: _Prepared, dtype: torch.dtype, budget_mb: float, *, second: bool, columns: bool = True,
+                  col_index: bool = False, col_second: bool = False) -> _Pass:
     a, b = prep.a.to(dtype), prep.b.to(dtype)
     batch, n0, n1 = a.shape[0], a.shape[1], b.shape[1]
-    out = _Pass(batch, n0, n1, a.device, need_second, torch.float64 if dtype == torch.float64 else torch.float32)
-    elem = torch.finfo(dtype).bits // 8
-    rows = _chunk_rows(batch, n0, n1, elem, max_memory_mb, need_second or need_col_second)
+    value_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    out = _Pass(batch, n0, n1, a.device, value_dtype, second=second, columns=columns, col_index=col_index,
+                col_second=col_second)
+    rows = _chunk_rows(batch, n0, n1, a.element_size(), budget_mb, 1 if (col_second or col_index) else 0)
     bt = b.transpose(1, 2)
     for r0 in range(0, n0, rows):
-        sim = torch.bmm(a[:, r0:r0 + rows], bt)
-        out.add(sim, r0, need_col_second)
-        del sim
+        out.add(torch.bmm(a[:, r0:r0 + rows], bt), r0)
     return out
 
 
-def _refine_half(prep: _Prepared, p: _Pass, ratio: float | None, raw_min: float | None, max_memory_mb: float) -> None:
-    """Redo in float32 the rows and columns whose half-precision decision could be wrong.
-
-    Only cosine needs this: ±1 bits and their integer sums are exact in float16.
-    """
-    eps = _HALF_ERROR * prep.scale  # bound of the error of one similarity value
-    rows_unsure = (p.best - p.second) <= 2 * eps
-    if raw_min is not None:
-        rows_unsure |= (p.best - raw_min).abs() <= eps
-    if ratio is not None:  # margin of d1² ≤ r²·d2² with d² = 2 − 2s
-        margin = ratio ** 2 * (2 - 2 * p.second) - (2 - 2 * p.best)
-        rows_unsure |= margin.abs() <= 2 * (1 + ratio ** 2) * eps
-    rows_unsure &= p.best > _PAD / 2
-    cols_unsure = ((p.col_best - p.col_second) <= 2 * eps) & (p.col_best > _PAD / 2)
-    if rows_unsure.any():
-        bi, ii, best, arg, second = _exact_rows(prep, rows_unsure, max_memory_mb)
-        p.best[bi, ii], p.arg[bi, ii] = best, arg
-        if p.second is not None:
-            p.second[bi, ii] = second
-    if cols_unsure.any():
-        swapped = _Prepared(prep.b, prep.a, prep.dim, prep.metric, prep.scale)
-        bi, jj, best, arg, _ = _exact_rows(swapped, cols_unsure, max_memory_mb)
-        p.col_best[bi, jj], p.col_arg[bi, jj] = best, arg
-
-
-def _exact_rows(prep: _Prepared, rows: Tensor, max_memory_mb: float):
+def _exact_rows(prep: _Prepared, rows: Tensor, budget_mb: float):
     """Float32 best, argmax and second-best over all columns for the rows flagged in ``rows`` (B×N0 bool).
 
     Returns the flat batch and row indices of those rows and their three results.
@@ -217,21 +216,46 @@ def _exact_rows(prep: _Prepared, rows: Tensor, max_memory_mb: float):
     idx = torch.argsort((~rows).to(torch.int8), dim=1, stable=True)[:, :k]  # flagged rows first
     valid = torch.arange(k, device=rows.device)[None] < counts[:, None]
     a = torch.gather(prep.a.float(), 1, idx[..., None].expand(-1, -1, prep.a.shape[2]))
-    sub = _Prepared(a, prep.b.float(), prep.dim, prep.metric, prep.scale)
-    p = _nearest_pass(sub, torch.float32, True, False, max_memory_mb)
+    sub = _Prepared(a, prep.b.float(), prep.dim, prep.metric, prep.pad, prep.tie_scale, prep.scale)
+    p = _nearest_pass(sub, torch.float32, budget_mb, second=True, columns=False)
     bi = torch.arange(idx.shape[0], device=idx.device)[:, None].expand_as(idx)
     return bi[valid], idx[valid], p.best[valid], p.arg[valid], p.second[valid]
 
 
-def _exact_scores(prep: _Prepared, arg: Tensor) -> Tensor:
-    """Float32 raw similarity of each row with its chosen column: ``B×N0``."""
+def _refine_half(prep: _Prepared, p: _Pass, ratio: float | None, raw_min: float | None, budget_mb: float) -> None:
+    """Redo in float32 the rows and columns whose float16 decision could differ from float32's.
+
+    A decision is sure when its margin exceeds the error bound of the values it compares.
+    """
+    eps = _HALF_ERROR * max(prep.scale, 1e-6)
+    rows_unsure = (p.best - p.second) <= 2 * eps
+    if raw_min is not None:
+        rows_unsure |= (p.best - raw_min).abs() <= eps
+    if ratio is not None:  # margin of d1² ≤ r²·d2² with d² = 2 − 2s
+        margin = ratio ** 2 * (2 - 2 * p.second) - (2 - 2 * p.best)
+        rows_unsure |= margin.abs() <= 2 * (1 + ratio ** 2) * eps
+    rows_unsure &= p.best > prep.pad / 2
+    cols_unsure = ((p.col_best - p.col_second) <= 2 * eps) & (p.col_best > prep.pad / 2)
+    if rows_unsure.any():
+        bi, ii, best, arg, second = _exact_rows(prep, rows_unsure, budget_mb)
+        p.best[bi, ii], p.arg[bi, ii], p.second[bi, ii] = best, arg, second
+    if cols_unsure.any():
+        bi, jj, best, arg, _ = _exact_rows(prep.swapped(), cols_unsure, budget_mb)
+        p.col_best[bi, jj], p.col_arg[bi, jj] = best, arg
+
+
+def _exact_keys(prep: _Prepared, arg: Tensor) -> Tensor:
+    """The key of each row with its chosen column, one product per row: ``B×N0``.
+
+    Independent of the chunking and of float16, so the reported scores are too.
+    """
     dtype = torch.float64 if prep.a.dtype == torch.float64 else torch.float32
     b = torch.gather(prep.b.to(dtype), 1, arg[..., None].expand(-1, -1, prep.b.shape[2]))
     return (prep.a.to(dtype) * b).sum(-1)
 
 
 class _Float32Reduction:
-    """Within the block, cuBLAS accumulates float16 products in float32 (the error bound assumes it)."""
+    """Within the block cuBLAS accumulates float16 products in float32 (the error bound assumes it)."""
 
     def __enter__(self):
         self.saved = torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction
@@ -250,62 +274,81 @@ def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1
     Args:
         desc0: ``B×N0×D`` descriptors of the first images (unit-norm floats for ``cosine``,
             any floats for ``l2``, 0/1 bits for ``hamming``).
-        desc1: ``B×N1×D`` descriptors of the second images.
+        desc1: ``B×N1×D`` descriptors of the second images, on the device of ``desc0``.
         mask0: ``B×N0`` bool, True = a real keypoint (None = all real).
         mask1: ``B×N1`` bool.
         metric: ``cosine``, ``l2`` or ``hamming``.
         mutual: keep only mutual nearest neighbours.
         ratio: Lowe's ratio ``d1/d2`` threshold (L2 or Hamming distances), None = no test.
-        distance_threshold: largest L2 distance (float) or number of differing bits (binary).
+        distance_threshold: largest L2 distance (floats) or number of differing bits (binary).
         max_memory_mb: bound of the similarity chunk (and its temporaries) held at once.
-        half: compute the product in float16 (None = on cuda only); decisions within the
-            float16 error bound are redone in float32, so the result is the float32 one.
+        half: compute cosine similarities in float16 (None = on cuda only); decisions within the
+            float16 error bound are redone in float32, so the result is the float32 one. Bits are
+            matched in float32 (their keys are exact integers), float64 inputs in float64.
 
     Returns:
         ``matches0`` ``B×N0`` int64 (−1 unmatched) and ``matching_scores0`` ``B×N0`` float32.
     """
     _check_inputs(desc0, desc1, mask0, mask1, metric)
-    batch, n0, n1 = desc0.shape[0], desc0.shape[1], desc1.shape[1]
-    device = desc0.device
-    if batch == 0 or n0 == 0 or n1 == 0:
-        return (torch.full((batch, n0), -1, dtype=torch.long, device=device),
-                torch.zeros((batch, n0), dtype=torch.float32, device=device))
     if ratio is not None and not 0 < ratio <= 1:
         raise BadInput(f"ratio {ratio}: expected a value in (0, 1]")
     if distance_threshold is not None and distance_threshold < 0:
-        raise BadInput(f"distance_threshold {distance_threshold}: expected a value ≥ 0")
-    if half is None:
-        half = device.type == "cuda"
-    # no fast half matrix product on the CPU; L2 of unnormalised vectors may overflow float16
-    half = bool(half) and device.type == "cuda" and metric != "l2" and desc0.dtype != torch.float64
+        raise BadInput(f"distance threshold {distance_threshold}: expected a value ≥ 0")
+    if max_memory_mb <= 0:
+        raise BadInput(f"max_memory_mb {max_memory_mb}: expected a positive budget")
+    batch, n0, d = desc0.shape
+    n1, device = desc1.shape[1], desc0.device
+    if batch == 0 or n0 == 0 or n1 == 0:
+        return (torch.full((batch, n0), -1, dtype=torch.long, device=device),
+                torch.zeros((batch, n0), dtype=torch.float32, device=device))
     base = torch.float64 if desc0.dtype == torch.float64 else torch.float32
-    prep = _prepare(desc0, desc1.to(device), mask0, mask1, metric, base)
-    raw_min = _raw_distance_bound(metric, prep.dim, distance_threshold) if distance_threshold is not None else None
+    if metric == "hamming" and (n0 + n1) * (d + 2) >= _FLOAT32_EXACT:
+        base = torch.float64  # the tie-breaking keys would no longer be exact in float32
+    half = (device.type == "cuda" if half is None else bool(half)) and device.type == "cuda" \
+        and metric == "cosine" and base == torch.float32
+    budget = max_memory_mb if device.type == "cuda" else min(max_memory_mb, _CPU_CHUNK_MB)
+    # pairs per slice: one row of every pair of a slice (with a copy) must fit the budget
+    per_pair = n1 * (2 if half else base.itemsize) * 2
+    step = int(max(1, min(batch, budget * 2 ** 20 // per_pair)))
+    out = [_match_slice(desc0[s:s + step], desc1[s:s + step],
+                        None if mask0 is None else mask0[s:s + step], None if mask1 is None else mask1[s:s + step],
+                        metric, mutual, ratio, distance_threshold, budget, half, base)
+           for s in range(0, batch, step)]
+    return torch.cat([m for m, _ in out]), torch.cat([s for _, s in out])
+
+
+def _match_slice(desc0, desc1, mask0, mask1, metric, mutual, ratio, distance_threshold, budget, half, base):
+    prep = _prepare(desc0, desc1.to(desc0.device), mask0, mask1, metric, base)
+    raw_min = _raw_bound(metric, prep.dim, distance_threshold) if distance_threshold is not None else None
     if not half:
-        p = _nearest_pass(prep, base, ratio is not None, False, max_memory_mb)
-        # one product per match, independent of the chunking (so scores are too)
-        p.best = torch.where(p.best > _PAD / 2, _exact_scores(prep, p.arg), p.best)
+        p = _nearest_pass(prep, base, budget, second=ratio is not None)
         return _decide(p, prep, mutual, ratio, raw_min)
     with _Float32Reduction():
-        exact = metric == "hamming"  # ±1 sums are integers, exact in float16
-        p = _nearest_pass(prep, torch.float16, ratio is not None or not exact, not exact, max_memory_mb)
-        if not exact:
-            _refine_half(prep, p, ratio, raw_min, max_memory_mb)
-        p.best = torch.where(p.best > _PAD / 2, _exact_scores(prep, p.arg), p.best)  # scores in float32
+        p = _nearest_pass(prep, torch.float16, budget, second=True, col_index=True, col_second=True)
+        _refine_half(prep, p, ratio, raw_min, budget)
     return _decide(p, prep, mutual, ratio, raw_min)
 
 
-def _decide(p: _Pass, prep: _Prepared, mutual: bool, ratio: float | None, raw_min: float | None) -> tuple[Tensor, Tensor]:
-    best = p.best
-    keep = best > _PAD / 2  # a real column exists and this row is real
-    if mutual:
-        back = torch.gather(p.col_arg, 1, p.arg)
-        keep &= back == torch.arange(best.shape[1], device=best.device)[None]
+def _decide(p: _Pass, prep: _Prepared, mutual: bool, ratio: float | None,
+            raw_min: float | None) -> tuple[Tensor, Tensor]:
+    """Matches and scores from the pass: the mutual check, the ratio test, the threshold."""
+    batch, n0 = p.best.shape
+    rows = torch.arange(n0, device=p.best.device)[None]
+    keep = p.best > prep.pad / 2  # the row is real and has a real column
+    if mutual and p.col_arg is not None:
+        keep &= torch.gather(p.col_arg, 1, p.arg) == rows
+    elif mutual:
+        # i is mutual when its key is its column's best, and no earlier row reached that best
+        # with this column as its own nearest neighbour (exact ties among rows)
+        keep &= p.best == torch.gather(p.col_best, 1, p.arg)
+        first = torch.full_like(p.col_best, n0, dtype=torch.long).scatter_reduce(
+            1, p.arg, torch.where(keep, rows, n0).expand(batch, -1), "amin")
+        keep &= torch.gather(first, 1, p.arg) == rows
     if ratio is not None:
-        keep &= _ratio_pass(best, p.second, prep.metric, prep.dim, ratio)
+        keep &= _ratio_pass(prep.raw(p.best), prep.raw(p.second), prep.metric, prep.dim, ratio)
+    raw = prep.raw(_exact_keys(prep, p.arg))
     if raw_min is not None:
-        keep &= best >= raw_min
-    matches0 = torch.where(keep, p.arg, torch.full_like(p.arg, -1))
-    scores0 = torch.where(keep, _to_similarity(best.double() if best.dtype == torch.float64 else best, prep.metric, prep.dim),
-                          torch.zeros_like(best)).float()
+        keep &= raw >= raw_min
+    matches0 = torch.where(keep, p.arg, -1)
+    scores0 = torch.where(keep, _to_similarity(raw, prep.metric, prep.dim), 0).float()
     return matches0, scores0
