@@ -1,0 +1,215 @@
+"""Matching every listed pair of a ``features.h5`` into a ``matches.h5`` (hloc's layouts).
+
+A reader thread loads the features of the next batch while the matcher runs on this one, so the
+matcher sets the pace. Results go to ``OUT.partial`` beside the output and are renamed onto it
+at the end: an earlier output stays as it was if the run fails, and a run that was interrupted
+resumes from the partial file (pairs already there are skipped, as are those in the output,
+unless ``overwrite``).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import h5py
+import numpy as np
+import torch
+
+from ..errors import BadInput
+from ..features import resolve_device
+from ..features.base import Features
+from ..h5 import _read_features_group, existing_pairs, list_feature_names, pair_key, read_pairs, write_matches_group
+from ..progress import progress
+from .pairs import match_many
+
+MATCHERS = ("nn", "lightglue")
+_CACHE_IMAGES = 512  # features kept in memory between batches (pairs share images)
+
+
+class _FeatureReader:
+    """Features by image name from an open ``features.h5``, cached, checked once."""
+
+    def __init__(self, path: Path, f: h5py.File):
+        self.path, self.f = path, f
+        self.cache: OrderedDict[str, Features] = OrderedDict()
+
+    def __getitem__(self, name: str) -> Features:
+        if name in self.cache:
+            self.cache.move_to_end(name)
+            return self.cache[name]
+        feats = _read_features_group(self.f[name], name, self.path)
+        if feats.descriptors.numel() and not bool(torch.isfinite(feats.descriptors).all()):
+            raise BadInput(f"{self.path}: image {name!r} has NaN or infinite descriptors")
+        self.cache[name] = feats
+        if len(self.cache) > _CACHE_IMAGES:
+            self.cache.popitem(last=False)
+        return feats
+
+
+def _descriptor_kind(f: h5py.File, name: str) -> tuple[int, bool] | None:
+    """(D, binary) of an image's descriptors from the file's metadata; None without keypoints."""
+    g = f[name]
+    if "descriptors" not in g or g["keypoints"].shape[0] == 0:
+        return None
+    return int(g["descriptors"].shape[0]), bool(g.attrs.get("binary", False))
+
+
+def _check_pairs(path: Path, f: h5py.File, pairs: Sequence[tuple[str, str]]) -> None:
+    """Every named image is in the file, and the two sides of each pair have alike descriptors."""
+    names = set(list_feature_names(f))
+    kinds: dict[str, tuple[int, bool] | None] = {}
+    for n0, n1 in pairs:
+        for n in (n0, n1):
+            if n not in names:
+                raise BadInput(f"{path}: no features for image {n!r} named in the pairs")
+            if n not in kinds:
+                kinds[n] = _descriptor_kind(f, n)
+        k0, k1 = kinds[n0], kinds[n1]
+        if k0 is not None and k1 is not None and k0 != k1:
+            what = "descriptor sizes" if k0[0] != k1[0] else "descriptor types (binary and float)"
+            raise BadInput(f"{path}: pair {n0} {n1}: {what} differ between the two sides "
+                           f"({k0[0]}{' bits' if k0[1] else ''} and {k1[0]}{' bits' if k1[1] else ''})")
+
+
+def _batches(reader: _FeatureReader, pairs: Sequence[tuple[str, str]], batch_size: int) -> Iterator[list]:
+    for s in range(0, len(pairs), batch_size):
+        yield [(n0, n1, reader[n0], reader[n1]) for n0, n1 in pairs[s:s + batch_size]]
+
+
+def _prefetch(iterator: Iterator, depth: int = 2) -> Iterator:
+    """Run ``iterator`` in a thread, ``depth`` items ahead; its exceptions surface here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in iterator:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a waiting put
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def _start_partial(out: Path, overwrite: bool) -> tuple[Path, set[str]]:
+    """The partial file to write into and the pair keys it already holds."""
+    partial = out.with_name(out.name + ".partial")
+    try:
+        done = existing_pairs(partial) if partial.is_file() else None
+    except BadInput:  # a partial file cut short mid-write: start again
+        done = None
+    if done is None:
+        if partial.exists():
+            partial.unlink()
+        if out.is_file():
+            existing_pairs(out)  # raises BadInput when it is not a matches file
+            shutil.copyfile(out, partial)
+            done = existing_pairs(partial)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            h5py.File(partial, "w").close()
+            done = set()
+    return partial, (set() if overwrite else done)
+
+
+def _make_matcher(matcher: str, features_model: str | None, device: torch.device, batch_size: int,
+                  options: dict[str, Any]):
+    if matcher == "nn":
+        def run(batch):
+            return match_many([(f0, f1) for _, _, f0, f1 in batch], batch_size=batch_size, device=device, **options)
+        return run
+    from .lightglue import LightGlueMatcher
+    lg = LightGlueMatcher(features_model or "disk", weights=options.get("weights"),
+                          filter_threshold=options.get("filter_threshold", 0.1)).to(device)
+
+    def run_lg(batch):  # LightGlue prunes points per pair: kornia runs such pairs one at a time anyway
+        return [lg.match(f0, f1) for _, _, f0, f1 in batch]
+    return run_lg
+
+
+def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequence[tuple[str, str]],
+             out_path: str | os.PathLike, *, matcher: str = "nn", overwrite: bool = False, batch_size: int = 16,
+             device: str | torch.device | None = None, features_model: str | None = None,
+             **options: Any) -> dict[str, Any]:
+    """Match the listed pairs of ``features_path`` into ``out_path`` (``matches.h5``).
+
+    Args:
+        features_path: a ``features.h5``.
+        pairs: a pairs file (``name0 name1`` a line) or a list of name pairs.
+        out_path: the ``matches.h5`` to write (pairs already there are kept and skipped).
+        matcher: ``nn`` (:func:`match_batch`) or ``lightglue``.
+        overwrite: match pairs already in the output again.
+        batch_size: pairs per batch.
+        device: ``auto``, ``cpu``, ``cuda`` (None = auto).
+        features_model: the extractor that made the features (picks LightGlue's weights).
+        options: matcher options (``mutual``, ``ratio``, ``distance_threshold``, ``max_memory_mb``…).
+
+    Returns:
+        A report: pairs listed, matched now, skipped, time, pairs per second, mean matches per pair.
+
+    Raises:
+        BadInput: unreadable files, a pair naming an image absent from the features file,
+            descriptors that differ in size between the two sides or hold NaN.
+    """
+    if matcher not in MATCHERS:
+        raise BadInput(f"matcher {matcher!r}: expected one of {', '.join(MATCHERS)}")
+    if batch_size < 1:
+        raise BadInput(f"batch size {batch_size}: expected ≥ 1")
+    features_path, out = Path(features_path), Path(out_path)
+    pair_list = read_pairs(pairs) if isinstance(pairs, (str, os.PathLike)) else [tuple(p) for p in pairs]
+    pair_list = list(OrderedDict.fromkeys(pair_list))  # each pair once
+    dev = resolve_device(device)
+    if not features_path.is_file():
+        raise BadInput(f"{features_path}: no such features file")
+    try:
+        fin = h5py.File(features_path, "r")
+    except OSError:
+        raise BadInput(f"{features_path}: not a readable HDF5 features file") from None
+    with fin:
+        _check_pairs(features_path, fin, pair_list)
+        partial, done = _start_partial(out, overwrite)
+        todo = [p for p in pair_list if pair_key(*p) not in done]
+        run = _make_matcher(matcher, features_model, dev, batch_size, dict(options))
+        reader = _FeatureReader(features_path, fin)
+        n_matches, t0 = 0, time.perf_counter()
+        with h5py.File(partial, "a") as fout:
+            bar = progress(_prefetch(_batches(reader, todo, batch_size)), desc="match",
+                           total=(len(todo) + batch_size - 1) // batch_size, unit="batch")
+            for batch in bar:
+                for (n0, n1, _, _), (m0, s0) in zip(batch, run(batch)):
+                    write_matches_group(fout, n0, n1, m0.numpy().astype(np.int32), s0.numpy())
+                    n_matches += int((m0 >= 0).sum())
+                fout.flush()
+        elapsed = time.perf_counter() - t0
+    os.replace(partial, out)
+    return {"features": str(features_path), "matches": str(out), "matcher": matcher, "device": str(dev),
+            "pairs": len(pair_list), "matched": len(todo), "skipped": len(pair_list) - len(todo),
+            "time_s": elapsed, "pairs_per_s": len(todo) / elapsed if todo and elapsed > 0 else None,
+            "matches_per_pair": n_matches / len(todo) if todo else None, "options": options}
