@@ -2,7 +2,9 @@
 
 Unknowns: a rotation increment and a translation per free keyframe (``T_cam_world``,
 ``R = exp(δ) R₀``) and every point's world position. Residuals: reprojection errors in pixels
-(undistorted pinhole), robustified with the Huber loss. The sparse Jacobian is written out
+(undistorted pinhole). Outliers are gated out before the solve (observations whose error at
+the start exceeds ``gate_px`` take no part) and the rest is plain least squares: scipy's robust
+losses converge too slowly for the handful of iterations a frame-rate budget allows. The sparse Jacobian is written out
 (the pinhole derivative chained with a left rotation increment), so an iteration costs one
 residual and one Jacobian evaluation whatever the window size.
 """
@@ -92,7 +94,7 @@ class _Problem:
 
 
 def bundle_adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs_kf: np.ndarray,
-                  obs_pt: np.ndarray, obs_xy: np.ndarray, K: np.ndarray, huber_px: float = 2.0,
+                  obs_pt: np.ndarray, obs_xy: np.ndarray, K: np.ndarray, gate_px: float | None = 12.0,
                   max_iterations: int = 10) -> BundleResult:
     """Refine keyframe poses and points to minimise the robust reprojection error.
 
@@ -103,20 +105,27 @@ def bundle_adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs_
         obs_kf, obs_pt: ``O`` keyframe and point index of each observation.
         obs_xy: ``O×2`` observed undistorted pixels.
         K: ``3×3`` intrinsics.
+        gate_px: observations with a larger initial error are left out of the solve (None: none).
+    Returns:
+        adjusted poses and points, and the error of every observation (gated ones included).
     """
     poses = np.asarray(poses, np.float64)
     R0, t0 = poses[:, :3, :3].copy(), poses[:, :3, 3].copy()
     free_index = np.nonzero(~np.asarray(fixed, bool))[0]
     n_free = len(free_index)
     x0 = np.concatenate([np.zeros(6 * n_free), np.asarray(points, np.float64).ravel()])
-    problem = _Problem(R0, t0, free_index, np.asarray(obs_kf), np.asarray(obs_pt), np.asarray(obs_xy, np.float64), K,
-                       len(points))
-    residuals = problem.residuals
+    obs_kf, obs_pt, obs_xy = np.asarray(obs_kf), np.asarray(obs_pt), np.asarray(obs_xy, np.float64)
+    everything = _Problem(R0, t0, free_index, obs_kf, obs_pt, obs_xy, K, len(points))
+    residuals = everything.residuals
     r0 = residuals(x0)
     cost_before = float(np.sum(r0 ** 2))
-    if len(obs_kf) == 0:
-        return BundleResult(poses, np.asarray(points), np.zeros(0), 0.0, 0.0)
-    result = least_squares(residuals, x0, jac=problem.jacobian, method="trf", loss="huber", f_scale=huber_px, x_scale="jac", tr_solver="lsmr",
+    use = np.ones(len(obs_kf), bool)
+    if gate_px is not None:
+        use = np.linalg.norm(r0.reshape(-1, 2), axis=1) < gate_px
+    if use.sum() < 3:
+        return BundleResult(poses, np.asarray(points), np.linalg.norm(r0.reshape(-1, 2), axis=1), cost_before, cost_before)
+    problem = _Problem(R0, t0, free_index, obs_kf[use], obs_pt[use], obs_xy[use], K, len(points))
+    result = least_squares(problem.residuals, x0, jac=problem.jacobian, method="trf", x_scale="jac", tr_solver="lsmr",
                            max_nfev=max_iterations, xtol=1e-6, ftol=1e-4)
     p = result.x
     delta = p[: 6 * n_free].reshape(n_free, 6)

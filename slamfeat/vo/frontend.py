@@ -42,8 +42,9 @@ class VOConfig:
     triangulation_min_angle_deg: float = 0.8
     ba_window: int = 5  # keyframes in the local bundle adjustment (0 = none)
     ba_iterations: int = 8
-    ba_huber_px: float = 2.0
+    ba_gate_px: float = 12.0  # observations this far off stay out of the adjustment
     ba_outlier_px: float = 4.0
+    relocalise: bool = True  # when lost, try PnP against the last keyframe before re-initialising
     reinitialise_after: int = 3  # lost frames before a new initialisation starts
     match_ratio: float | None = None  # Lowe ratio for the matcher (None = mutual nearest only)
     matcher_device: str | None = None
@@ -243,7 +244,7 @@ class VisualOdometry:
         fixed[: 2 if len(window) > 2 else 1] = True
         poses = np.stack([kf.T_cam_world for kf in window])
         result = bundle_adjust(poses, fixed, self.map.xyz[ids], obs_kf, local, obs_xy, self.K,
-                               self.cfg.ba_huber_px, self.cfg.ba_iterations)
+                               self.cfg.ba_gate_px, self.cfg.ba_iterations)
         for kf, T in zip(window, result.poses):
             kf.T_cam_world = T
         self.map.xyz[ids] = result.points
@@ -258,7 +259,7 @@ class VisualOdometry:
 
     # ----------------------------------------------------------------- initialisation and recovery
     def _recover(self, frame: Frame) -> list[FrameResult]:
-        if self.state in ("lost", "initialising") and self.map.keyframes and self.last_T is not None:
+        if self.cfg.relocalise and self.map.keyframes and self.last_T is not None:
             found = self._localise(frame, None, 3 * self.cfg.pnp_iterations)
             if found is not None:  # relocalised against the last keyframe
                 out = [FrameResult(f.index, f.timestamp, "lost", frame=f) for f in self.pending]

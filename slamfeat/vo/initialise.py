@@ -63,14 +63,14 @@ def initialise_two_view(x0: np.ndarray, x1: np.ndarray, K: np.ndarray, ransac_px
                         max_reprojection_px: float = 2.0) -> TwoViewResult | None:
     """Relative pose and points from ``N`` matched undistorted pixels ``x0, x1`` (``N×2``).
 
-    Essential matrix by RANSAC, the cheirality test of ``recoverPose`` to pick among its four
+    Essential matrix by RANSAC (OpenCV USAC with local optimisation), the cheirality test of ``recoverPose`` to pick among its four
     decompositions, then triangulation; None when too few points survive or the median ray angle
     (the parallax) is below ``min_parallax_deg``.
     """
     if len(x0) < max(min_points, 8):
         return None
     x0, x1 = np.ascontiguousarray(x0, np.float64), np.ascontiguousarray(x1, np.float64)
-    E, mask = cv2.findEssentialMat(x0, x1, K, method=cv2.RANSAC, prob=0.999, threshold=ransac_px)
+    E, mask = cv2.findEssentialMat(x0, x1, K, method=cv2.USAC_ACCURATE, prob=0.999, threshold=ransac_px)
     if E is None or E.shape[0] < 3 or mask is None or int(mask.sum()) < min_points:
         return None
     E = E[:3]

@@ -1,0 +1,67 @@
+"""``slamfeat vo``: monocular visual odometry on a video, an image folder, an AirSim or TUM recording."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import BadInput
+from .common import add_device_arg, add_json_arg, add_model_args, extractor_from_args, print_table, write_report
+
+VO_MAX_KEYPOINTS = 1024  # enough for tracking, few enough for speed
+
+
+def add_vo_args(p: argparse.ArgumentParser, default_out: str) -> None:
+    """Every option of a VO run (shared by ``slamfeat vo`` and ``slamfeat demo``)."""
+    p.add_argument("--out", default=default_out, help=f"output folder (default {default_out})")
+    p.add_argument("--calib", default=None, metavar="fx,fy,cx,cy[,k1,k2,p1,p2]",
+                   help="pinhole intrinsics in pixels, optionally OpenCV distortion")
+    p.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (instead of --calib)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate that timestamps an image folder (default 30)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--no-video", action="store_true", help="do not write the video of tracked matches")
+    p.add_argument("--show", action="store_true", help="open a live view of the tracked matches")
+    add_model_args(p)
+    add_device_arg(p)
+    add_json_arg(p)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("vo", help="monocular visual odometry (default: the embedded sequence)",
+                       description="Monocular visual odometry. SOURCE is a video file, an image folder, an AirSim "
+                                   "recording or a TUM RGB-D folder; without SOURCE the embedded default sequence "
+                                   "is rendered (once) and used. Writes trajectory.txt (TUM), trajectory.png, "
+                                   "matches.mp4, map.ply and report.json into --out.")
+    p.add_argument("source", nargs="?", default=None, help="video, image folder, AirSim recording or TUM RGB-D folder")
+    add_vo_args(p, "out/vo")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..vo import choose_camera, open_source, run_vo
+    from ..vo.default import default_sequence
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise BadInput(f"--max-frames {args.max_frames}: at least 1")
+    if args.fps <= 0:
+        raise BadInput(f"--fps {args.fps}: must be positive")
+    if args.source is None:
+        print("source: the embedded default sequence (rendered once, then cached)")
+    path = Path(args.source) if args.source is not None else default_sequence()
+    source = open_source(path, fps=args.fps)
+    camera = choose_camera(source, args.calib, args.fov)
+    overrides = {} if args.max_keypoints is not None else {"max_keypoints": VO_MAX_KEYPOINTS}
+    extractor = extractor_from_args(args, **overrides)
+    report, outputs = run_vo(source, extractor, camera, args.out, max_frames=args.max_frames,
+                             draw=not args.no_video, show=args.show, model_name=str(args.model))
+    if camera.origin == "guess":
+        print(f"intrinsics: none given, guessed fx = fy = {camera.K[0, 0]:.1f} px (give --calib or --fov)")
+    keys = ["frames", "tracked_frames", "keyframes", "fps", "trajectory_length", "ate_rmse", "ate_rmse_rel",
+            "rpe_trans", "rpe_rot_deg"]
+    print_table([[k, report[k]] for k in keys if k in report], ["vo " + str(args.model), Path(source.name).name])
+    for what, where in (("trajectory", outputs.trajectory), ("plot", outputs.plot), ("matches video", outputs.video),
+                        ("map", outputs.map), ("report", outputs.report)):
+        if where is not None:
+            print(f"{what:>14}: {where}")
+    write_report(args, report)
+    return 0

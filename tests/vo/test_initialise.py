@@ -1,0 +1,78 @@
+"""Two-view initialisation, triangulation and PnP on projected synthetic points."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from slamfeat.vo.initialise import initialise_two_view, solve_pnp, triangulate
+from slamfeat.vo.map import pose_matrix
+
+K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
+
+
+def _scene(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.uniform(-4, 4, n), rng.uniform(-3, 3, n), rng.uniform(6, 14, n)], 1)
+
+
+def _project(T, X, noise=0.0, seed=1):
+    Xc = X @ T[:3, :3].T + T[:3, 3]
+    x = Xc[:, :2] / Xc[:, 2:] * K[[0, 1], [0, 1]] + K[:2, 2]
+    return x + np.random.default_rng(seed).normal(0, noise, x.shape)
+
+
+def _second_view():
+    return pose_matrix(Rotation.from_euler("y", 3, degrees=True).as_matrix(), np.array([-0.8, 0.1, 0.05]))
+
+
+def test_two_view_recovers_pose_up_to_scale():
+    X = _scene()
+    T1 = _second_view()
+    x0, x1 = _project(np.eye(4), X, 0.3, 1), _project(T1, X, 0.3, 2)
+    # a tenth of the matches are wrong
+    x1[:40] = x1[np.random.default_rng(3).permutation(40)]
+    two = initialise_two_view(x0, x1, K)
+    assert two is not None
+    assert np.degrees(np.arccos(np.clip((np.trace(two.R.T @ T1[:3, :3]) - 1) / 2, -1, 1))) < 0.5
+    t_true = T1[:3, 3] / np.linalg.norm(T1[:3, 3])
+    assert np.degrees(np.arccos(np.clip(two.t @ t_true, -1, 1))) < 3.0
+    scale = np.linalg.norm(T1[:3, 3])
+    good = two.match_rows >= 40
+    err = np.linalg.norm(two.points[good] * scale - X[two.match_rows[good]], axis=1)
+    assert np.median(err / np.linalg.norm(X[two.match_rows[good]], axis=1)) < 0.03  # depth noise ≈ z² σ / (f b)
+    assert two.parallax_deg > 1.0
+
+
+def test_two_view_refuses_without_parallax():
+    X = _scene()
+    T1 = pose_matrix(np.eye(3), np.array([-0.01, 0, 0]))
+    assert initialise_two_view(_project(np.eye(4), X, 0.3), _project(T1, X, 0.3, 2), K) is None
+
+
+def test_triangulate_rejects_points_behind_a_camera():
+    X = _scene(50)
+    T1 = _second_view()
+    x0, x1 = _project(np.eye(4), X), _project(T1, X)
+    Xt, valid, angle = triangulate(np.eye(4), T1, K, x0, x1)
+    assert valid.all() and np.allclose(Xt, X, atol=1e-6)
+    Xt, valid, _ = triangulate(np.eye(4), T1, K, x0, x1[::-1])  # wrong correspondences
+    assert valid.sum() < 10
+
+
+@pytest.mark.parametrize("with_guess", [False, True])
+def test_pnp_with_outliers(with_guess):
+    X = _scene()
+    T = _second_view()
+    x = _project(T, X, 0.5)
+    x[:100] += np.random.default_rng(4).uniform(-50, 50, (100, 2))
+    guess = pose_matrix(T[:3, :3], T[:3, 3] + 0.05) if with_guess else None
+    found = solve_pnp(X, x, K, guess)
+    assert found is not None
+    T_est, inliers = found
+    assert np.linalg.norm(T_est[:3, 3] - T[:3, 3]) < 0.05
+    assert (inliers >= 100).mean() > 0.95 and len(inliers) > 250
+
+
+def test_pnp_gives_up_on_noise():
+    rng = np.random.default_rng(0)
+    assert solve_pnp(_scene(), rng.uniform(0, 320, (400, 2)), K) is None
