@@ -73,7 +73,7 @@ def _check_pairs(path: Path, f: h5py.File, pairs: Sequence[tuple[str, str]]) -> 
                 kinds[n] = _descriptor_kind(f, n)
         k0, k1 = kinds[n0], kinds[n1]
         if k0 is not None and k1 is not None and k0 != k1:
-            what = "descriptor sizes" if k0[0] != k1[0] else "descriptor types (binary and float)"
+            what = "descriptor types (binary and float)" if k0[1] != k1[1] else "descriptor sizes"
             raise BadInput(f"{path}: pair {n0} {n1}: {what} differ between the two sides "
                            f"({k0[0]}{' bits' if k0[1] else ''} and {k1[0]}{' bits' if k1[1] else ''})")
 
@@ -145,9 +145,9 @@ def _make_matcher(matcher: str, features_model: str | None, device: torch.device
         def run(batch):
             return match_many([(f0, f1) for _, _, f0, f1 in batch], batch_size=batch_size, device=device, **options)
         return run
-    from .lightglue import LightGlueMatcher
-    lg = LightGlueMatcher(features_model or "disk", weights=options.get("weights"),
-                          filter_threshold=options.get("filter_threshold", 0.1)).to(device)
+    from .lightglue import load_lightglue
+    lg = load_lightglue(features_model or "disk", options.get("weights"), options.get("filter_threshold", 0.1),
+                        str(device))
 
     def run_lg(batch):  # LightGlue prunes points per pair: kornia runs such pairs one at a time anyway
         return [lg.match(f0, f1) for _, _, f0, f1 in batch]

@@ -7,6 +7,8 @@ loaded from :func:`slamfeat.features.weights.find_weights`, with the old key nam
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import Tensor
 
@@ -93,3 +95,10 @@ class LightGlueMatcher(torch.nn.Module):
         m0 = out["matches0"][0].long().cpu()
         s0 = out["matching_scores0"][0].float().cpu()
         return m0, torch.where(m0 >= 0, s0, torch.zeros_like(s0))
+
+
+@lru_cache(maxsize=4)
+def load_lightglue(features: str = "disk", weights: str | None = None, filter_threshold: float = 0.1,
+                   device: str = "cpu") -> LightGlueMatcher:
+    """A :class:`LightGlueMatcher` on ``device``, built once per process and arguments."""
+    return LightGlueMatcher(features, weights, filter_threshold).to(torch.device(device))

@@ -1,0 +1,33 @@
+"""The matching benchmark: every contender returns the same matches; the report has the contract keys."""
+
+import json
+
+from fixtures.core import assert_one_line_error
+from slamfeat.cli import main
+from slamfeat.matching.bench import run_benchmark
+
+
+def test_benchmark_contenders_agree():
+    report = run_benchmark(n=96, dim=32, batch=3, threads=1, repeats=1)
+    assert report["agree"], report["agreement"]
+    for key in ("slamfeat", "opencv_bf", "kornia", "kornia_smnn", "kornia_smnn_batched", "matmul_ceiling"):
+        assert report["pairs_per_s"][key] > 0
+    assert report["mutual_matches_per_pair"] > 20
+
+
+def test_cli_bench_match_json(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["bench", "match", "--n", "64", "--dim", "16", "--batch", "2", "--repeats", "1",
+                 "--threads", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert {"device", "threads", "n", "dim", "batch", "pairs_per_s"} <= set(report)
+    assert {"slamfeat", "opencv_bf", "kornia"} <= set(report["pairs_per_s"])
+    assert (report["n"], report["dim"], report["batch"]) == (64, 16, 2)
+    assert "agree" in capsys.readouterr().out
+
+
+def test_cli_bench_bad_value(capsys):
+    import subprocess
+    code = main(["bench", "match", "--n", "0"])
+    err = capsys.readouterr().err
+    assert_one_line_error(subprocess.CompletedProcess([], code, "", err), "--n")

@@ -1,0 +1,164 @@
+"""match_batch against a brute-force reference: every mode, metric, padding, empty sides, chunks."""
+
+import pytest
+import torch
+
+from fixtures.matching import brute_force_matches, correlated_pair, random_bits, random_unit
+from slamfeat.errors import BadInput
+from slamfeat.matching import match_batch, pad_descriptors
+from slamfeat.matching import nearest_neighbour as nn_module
+
+MODES = [
+    dict(mutual=True),
+    dict(mutual=False),
+    dict(mutual=False, ratio=0.9),
+    dict(mutual=True, ratio=0.8),
+    dict(mutual=False, distance_threshold="t"),
+    dict(mutual=True, ratio=0.9, distance_threshold="t"),
+]
+# sizes with N0 ≠ N1, single keypoints and empty sides
+SIZES = [(37, 52), (64, 20), (1, 9), (9, 1), (0, 12), (15, 0), (41, 41)]
+
+
+def _mode(mode, metric):
+    threshold = {"hamming": 20, "l2": 1.6}.get(metric, 0.9)
+    return {k: (threshold if v == "t" else v) for k, v in mode.items()}
+
+
+def _pairs(metric, dim, seed=0):
+    pairs = []
+    for k, (n0, n1) in enumerate(SIZES):
+        a, b = correlated_pair(n0, n1, dim, seed + k, binary=metric == "hamming")
+        if metric == "l2":  # not unit vectors
+            a, b = a * (1 + torch.arange(n0)[:, None] % 3), b * 2
+        pairs.append((a, b))
+    return pairs
+
+
+def _assert_like_reference(pairs, metric, mode, **kwargs):
+    d0, m0 = pad_descriptors([a for a, _ in pairs])
+    d1, m1 = pad_descriptors([b for _, b in pairs])
+    matches, scores = match_batch(d0, d1, m0, m1, metric=metric, **mode, **kwargs)
+    assert matches.dtype == torch.int64 and scores.dtype == torch.float32
+    for k, (a, b) in enumerate(pairs):
+        ref_m, ref_s = brute_force_matches(a.numpy(), b.numpy(), metric, **mode)
+        assert matches[k, :len(a)].tolist() == ref_m.tolist(), (k, metric, mode)
+        assert torch.allclose(scores[k, :len(a)].double(), torch.from_numpy(ref_s), atol=1e-5)
+        assert (matches[k, len(a):] == -1).all() and (scores[k, len(a):] == 0).all()
+    return matches, scores
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "hamming"])
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: "-".join(m))
+def test_padded_batch_matches_reference(metric, mode):
+    mode = _mode(mode, metric)
+    matches, _ = _assert_like_reference(_pairs(metric, 32 if metric != "hamming" else 64), metric, mode)
+    assert (matches >= 0).sum() > 20  # the correlated halves do match
+
+
+@pytest.mark.parametrize("metric", ["cosine", "hamming"])
+def test_chunked_equals_unchunked(metric, monkeypatch):
+    pairs = _pairs(metric, 24)
+    d0, m0 = pad_descriptors([a for a, _ in pairs])
+    d1, m1 = pad_descriptors([b for _, b in pairs])
+    seen = []
+    add = nn_module._Pass.add
+    monkeypatch.setattr(nn_module._Pass, "add", lambda self, sim, r0: (seen.append(sim.shape), add(self, sim, r0)))
+    for mode in (dict(), dict(ratio=0.9, distance_threshold=_mode({"x": "t"}, metric)["x"])):
+        seen.clear()
+        whole = match_batch(d0, d1, m0, m1, metric=metric, **mode)
+        assert len(seen) == 1
+        seen.clear()
+        budget = 0.008  # MB: a few rows per chunk, and fewer pairs per slice
+        chunked = match_batch(d0, d1, m0, m1, metric=metric, max_memory_mb=budget, **mode)
+        assert len(seen) > 5
+        assert max(s[0] * s[1] * s[2] * 4 for s in seen) <= max(budget * 2 ** 20, 4 * seen[0][2])
+        assert torch.equal(whole[0], chunked[0]) and torch.equal(whole[1], chunked[1])
+
+
+def test_ties_go_to_the_lowest_index_for_bits():
+    # 6-bit descriptors: many equal Hamming distances
+    for seed in range(4):
+        a, b = random_bits(70, 6, seed), random_bits(50, 6, seed + 10)
+        for mode in (dict(), dict(ratio=1.0), dict(mutual=False, distance_threshold=1)):
+            _assert_like_reference([(a, b)], "hamming", mode)
+
+
+def test_duplicate_float_descriptors():
+    a = random_unit(30, 16, 1)
+    b = torch.cat([a[:8], a[:8], random_unit(10, 16, 2)])
+    a = torch.cat([a, a[:4]])
+    m, _ = _assert_like_reference([(a, b)], "cosine", dict())
+    assert (m[0, :8] == torch.arange(8)).all()  # the first copy wins
+
+
+@pytest.mark.parametrize("name,metric", [("sift", "cosine"), ("orb", "hamming")])
+def test_real_descriptors(real_descriptors, name, metric):
+    f0, f1 = real_descriptors[name]
+    pairs = [(f0.descriptors, f1.descriptors), (f1.descriptors[:100], f0.descriptors)]
+    for mode in (dict(), dict(ratio=0.8), dict(mutual=False, ratio=0.9, distance_threshold=_mode({"x": "t"}, metric)["x"])):
+        matches, _ = _assert_like_reference(pairs, metric, mode)
+        assert (matches[0] >= 0).sum() > 30
+
+
+def test_float64_inputs_give_float64_decisions():
+    a, b = correlated_pair(40, 30, 16, 3)
+    m64, s64 = match_batch(a.double()[None], b.double()[None], ratio=0.9)
+    ref_m, _ = brute_force_matches(a.double().numpy(), b.double().numpy(), ratio=0.9)
+    assert m64[0].tolist() == ref_m.tolist() and s64.dtype == torch.float32
+
+
+def test_sixteen_thousand_keypoints_in_bounded_chunks(monkeypatch):
+    n, dim, budget = 16384, 8, 64
+    a, b = correlated_pair(n, n, dim, 7, noise=0.02)
+    biggest = []
+    add = nn_module._Pass.add
+    monkeypatch.setattr(nn_module._Pass, "add",
+                        lambda self, sim, r0: (biggest.append(sim.numel() * sim.element_size()), add(self, sim, r0)))
+    matches, scores = match_batch(a[None], b[None], max_memory_mb=budget)
+    assert len(biggest) > 1 and max(biggest) <= budget * 2 ** 20
+    # spot-check rows against the reference definition
+    rows = torch.arange(0, n, 997)
+    sim = a[rows] @ b.T
+    nn01 = sim.argmax(1)
+    back = (a @ b[nn01].T).argmax(0)
+    expected = torch.where(back == rows, nn01, -1)
+    assert torch.equal(matches[0, rows], expected)
+    assert (matches[0] >= 0).float().mean() > 0.3
+
+
+def test_empty_batch_and_sides():
+    m, s = match_batch(torch.zeros(2, 0, 8), torch.zeros(2, 5, 8))
+    assert m.shape == (2, 0) and s.shape == (2, 0)
+    m, s = match_batch(torch.rand(2, 4, 8), torch.zeros(2, 0, 8))
+    assert (m == -1).all() and (s == 0).all()
+    m, _ = match_batch(random_unit(4, 8, 0)[None], random_unit(3, 8, 1)[None], torch.zeros(1, 4, dtype=torch.bool))
+    assert (m == -1).all()
+
+
+@pytest.mark.parametrize("bad,fragment", [
+    (dict(desc1=torch.rand(1, 5, 7)), "sizes differ"),
+    (dict(desc0=torch.full((1, 4, 8), float("nan"))), "NaN"),
+    (dict(metric="manhattan"), "metric"),
+    (dict(ratio=1.5), "ratio"),
+    (dict(mask0=torch.ones(1, 3, dtype=torch.bool)), "mask0"),
+])
+def test_bad_input(bad, fragment):
+    args = dict(desc0=torch.rand(1, 4, 8), desc1=torch.rand(1, 5, 8))
+    args.update(bad)
+    with pytest.raises(BadInput, match=fragment):
+        match_batch(**args)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("metric", ["cosine", "hamming"])
+def test_cuda_half_gives_the_float32_result(metric):
+    pairs = _pairs(metric, 64)
+    d0, m0 = pad_descriptors([a for a, _ in pairs])
+    d1, m1 = pad_descriptors([b for _, b in pairs])
+    for mode in MODES:
+        mode = _mode(mode, metric)
+        cpu = match_batch(d0, d1, m0, m1, metric=metric, **mode)
+        gpu = match_batch(d0.cuda(), d1.cuda(), m0.cuda(), m1.cuda(), metric=metric, half=True, **mode)
+        assert torch.equal(cpu[0], gpu[0].cpu())
+        assert torch.allclose(cpu[1], gpu[1].cpu(), atol=1e-5)

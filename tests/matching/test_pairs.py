@@ -1,0 +1,49 @@
+"""match_pair / match_many on Features, and matches_to_indices."""
+
+import pytest
+import torch
+
+from fixtures.matching import brute_force_matches, correlated_pair
+from slamfeat import match_features
+from slamfeat.errors import BadInput
+from slamfeat.features.base import Features
+from slamfeat.matching import match_many, match_pair, matches_to_indices
+
+
+def _features(desc, binary=False):
+    n = len(desc)
+    return Features(torch.rand(n, 2) * 100, torch.rand(n), desc, (120, 100), binary)
+
+
+def test_match_many_keeps_order_and_equals_single_pairs():
+    sizes = [(30, 40), (5, 60), (0, 7), (44, 44), (12, 0), (70, 20), (33, 31)]
+    pairs = []
+    for k, (n0, n1) in enumerate(sizes):
+        binary = k % 3 == 1
+        a, b = correlated_pair(n0, n1, 32, k, binary=binary)
+        pairs.append((_features(a, binary), _features(b, binary)))
+    many = match_many(pairs, batch_size=3, ratio=0.95)
+    for (f0, f1), (m, s) in zip(pairs, many):
+        assert m.shape == (len(f0),) and s.shape == (len(f0),)
+        single = match_pair(f0, f1, ratio=0.95)
+        assert torch.equal(m, single[0]) and torch.equal(s, single[1])
+        ref, _ = brute_force_matches(f0.descriptors.numpy(), f1.descriptors.numpy(),
+                                     "hamming" if f0.binary else "cosine", ratio=0.95)
+        assert m.tolist() == ref.tolist()
+
+
+def test_match_features_and_indices():
+    a, b = correlated_pair(50, 45, 16, 1)
+    m, s = match_features(_features(a), _features(b))
+    idx = matches_to_indices(m)
+    assert idx.shape[1] == 2 and len(idx) == int((m >= 0).sum()) > 20
+    assert torch.equal(m[idx[:, 0]], idx[:, 1])
+    assert torch.equal(matches_to_indices(torch.full((3,), -1)), torch.zeros(0, 2, dtype=torch.long))
+
+
+def test_binary_against_float_is_bad_input():
+    a, b = correlated_pair(10, 10, 16, 2)
+    with pytest.raises(BadInput, match="binary"):
+        match_pair(_features(a), _features((b > 0).float(), binary=True))
+    with pytest.raises(BadInput, match="sizes differ"):
+        match_pair(_features(a), _features(b[:, :8]))
