@@ -123,5 +123,18 @@ def load_hpatches(root: str | os.PathLike, exclude_large: bool = False, kinds: S
     return [load_sequence(p) for p in folders]
 
 
-__all__ = ["HPatchesSequence", "LARGE_SEQUENCES", "IMAGE_INDICES", "read_homography", "write_homography",
+def verify_images(sequences: Sequence[HPatchesSequence]) -> None:
+    """Decode every image once, so that a corrupt file fails before any work starts.
+
+    Raises:
+        BadInput: naming the first image OpenCV cannot read.
+    """
+    from ..io import read_image
+
+    for sequence in sequences:
+        for path in sequence.images:
+            read_image(path)
+
+
+__all__ = ["HPatchesSequence", "verify_images", "LARGE_SEQUENCES", "IMAGE_INDICES", "read_homography", "write_homography",
            "load_sequence", "load_hpatches"]

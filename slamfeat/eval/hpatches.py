@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from .. import metrics
-from ..datasets.hpatches import HPatchesSequence, LARGE_SEQUENCES, load_hpatches
+from ..datasets.hpatches import HPatchesSequence, LARGE_SEQUENCES, load_hpatches, verify_images
 from ..errors import BadInput
 from ..features import Extractor, Features, load_extractor, resolve_device, top_k
 from ..geometry.homography import (corner_error, estimate_homography, inside_image, rescale_homography,
@@ -206,7 +206,7 @@ def sequence_rows(runs: dict[str, ModelRun], config: HPatchesEvalConfig) -> list
             row.update({f"mma@{t}": float(mma[thresholds.index(t)]) for t in (1, 3, 5, 10) if t in thresholds})
             row.update({f"homography_accuracy@{h}": _mean(p.corner_error <= h for p in ps)
                         for h in config.homography_thresholds})
-            row.update({"mean_corner_error": float(np.mean([min(p.corner_error, 1e6) for p in ps])),
+            row.update({"median_corner_error": float(np.median([p.corner_error for p in ps])),
                         "repeatability": _mean(p.repeatability for p in ps),
                         "matching_score": _mean(p.matching_score for p in ps),
                         "mrs": _mean(p.mrs for p in ps),
@@ -225,7 +225,7 @@ def _label(model: str | Extractor, taken: set[str]) -> str:
 
 def evaluate(root: str | os.PathLike | None, models: Sequence[str | Extractor],
              config: HPatchesEvalConfig = HPatchesEvalConfig(), synth: Any = None,
-             progress: Callable | None = None) -> dict[str, Any]:
+             progress: Callable | None = None, verify: bool = True) -> dict[str, Any]:
     """Evaluate extractors on an HPatches-format folder, or on a synthetic set made for the run.
 
     Args:
@@ -234,6 +234,7 @@ def evaluate(root: str | os.PathLike | None, models: Sequence[str | Extractor],
         models: registry names, student checkpoints, or ready :class:`Extractor` objects (used as
             configured; their keypoints are cut to ``config.max_keypoints`` all the same).
         progress: wraps the sequence loop (e.g. :func:`slamfeat.progress.progress`).
+        verify: decode every image before the run, so a corrupt file fails before any work.
     Returns:
         ``{"dataset", "settings", "results": {label: {...}}, "sequences": [rows]}``.
     """
@@ -247,7 +248,7 @@ def evaluate(root: str | os.PathLike | None, models: Sequence[str | Extractor],
         synth = synth or SynthHPatchesConfig(max_size=config.max_size)
         with tempfile.TemporaryDirectory(prefix="slamfeat-hpatches-") as tmp:
             made = make_hpatches(tmp, synth)
-            report = evaluate(tmp, models, config, progress=progress)
+            report = evaluate(tmp, models, config, progress=progress, verify=False)
         report["dataset"].update(root=None, synthetic=True, synth=made["config"])
         return report
     device = resolve_device(config.device)
@@ -256,6 +257,8 @@ def evaluate(root: str | os.PathLike | None, models: Sequence[str | Extractor],
     sequences = select_sequences(sequences, config.sequences)
     if not sequences:
         raise BadInput(f"{root}: no sequence left to evaluate")
+    if verify:
+        verify_images(sequences)
     runs: dict[str, ModelRun] = {}
     for model in models:
         extractor = model if isinstance(model, Extractor) else load_extractor(

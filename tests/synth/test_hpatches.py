@@ -1,0 +1,64 @@
+"""The synthetic HPatches set: format, determinism, and homographies that really relate the images."""
+
+import cv2
+import numpy as np
+
+from fixtures.core import assert_one_line_error
+from fixtures.hpatches import make_tiny_hpatches, run_main
+from slamfeat.datasets.hpatches import load_hpatches
+from slamfeat.geometry.homography import corner_error
+from slamfeat.io import read_image
+
+
+def _files(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_files_other_seed_other_files(tiny_hpatches, tmp_path):
+    again = _files(make_tiny_hpatches(tmp_path / "a", seed=0))
+    assert again == _files(tiny_hpatches)
+    other = _files(make_tiny_hpatches(tmp_path / "b", seed=1))
+    assert other.keys() == again.keys() and other != again
+
+
+def test_homographies_relate_the_images(tiny_hpatches):
+    """Image k agrees with image 1 warped by H_1_k where both see the scene; a wrong H does not."""
+    seq = load_hpatches(tiny_hpatches, kinds=("v",))[0]
+    im1 = read_image(seq.images[0], grayscale=True).astype(np.float32)
+    h, w = im1.shape
+    for _, k, H in seq.pairs():
+        imk = read_image(seq.images[k - 1], grayscale=True).astype(np.float32)
+        valid = cv2.warpPerspective(np.ones_like(im1), H, (w, h), flags=cv2.INTER_NEAREST) > 0
+        valid = cv2.erode(valid.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        # 1 − correlation: blind to the mild photometric change of v_* images
+        def misfit(G):
+            return 1 - np.corrcoef(cv2.warpPerspective(im1, G, (w, h))[valid], imk[valid])[0, 1]
+
+        good = misfit(H)
+        for dx, dy in ((1, 0), (0, 1), (-1, 0), (0, -1)):
+            shifted = H.copy()
+            shifted[0] += dx * H[2]  # image k moved by one pixel
+            shifted[1] += dy * H[2]
+            assert good < 0.7 * misfit(shifted), (k, dx, dy)
+        assert valid.mean() > 0.2 and good < 0.05
+
+
+def test_change_grows_along_the_sequence(tiny_hpatches):
+    i_seq, v_seq = load_hpatches(tiny_hpatches)
+    errors = [corner_error(np.eye(3), H, (160, 120)) for _, _, H in v_seq.pairs()]
+    assert errors[-1] > errors[0] > 1.0
+    im1 = read_image(i_seq.images[0]).astype(np.float32)
+    diffs = [np.abs(read_image(p).astype(np.float32) - im1).mean() for p in i_seq.images[1:]]
+    assert diffs[-1] > diffs[0] > 0.5
+
+
+def test_cli_writes_set_and_rejects_bad_values(tmp_path, capsys):
+    out = tmp_path / "synth"
+    proc = run_main(capsys, "synth", "hpatches", "--out", out, "--sequences", "3", "--max-size", "96", "--seed", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 sequences" in proc.stdout
+    seqs = load_hpatches(out)
+    assert [s.kind for s in seqs] == ["i", "i", "v"]
+    assert read_image(seqs[0].images[0]).shape == (72, 96, 3)
+    assert_one_line_error(run_main(capsys, "synth", "hpatches", "--out", out, "--sequences", "0"), "--sequences")
+    assert_one_line_error(run_main(capsys, "synth", "hpatches", "--out", out, "--max-size", "10"), "--max-size")
