@@ -1,0 +1,72 @@
+"""Camera-pose error of a reconstruction against ground truth, after a Sim(3) alignment.
+
+Poses are camera-to-world ``4×4`` matrices in OpenCV camera axes (x right, y down, z forward),
+the axes COLMAP uses too; only the images present in both sets are compared.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+from evo.core.geometry import GeometryException, umeyama_alignment
+
+
+def rotation_angle_deg(R: np.ndarray) -> np.ndarray:
+    """Angle in degrees of rotation matrices ``...×3×3``."""
+    cos = (np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def rotation_alignment(R_estimate: np.ndarray, R_truth: np.ndarray) -> np.ndarray:
+    """The rotation ``R`` minimising ``Σ‖R_truth_i − R·R_estimate_i‖²`` (chordal L2 mean of
+    ``R_truth_i·R_estimate_iᵀ``) for ``N×3×3`` camera-to-world rotations; ``3×3``."""
+    U, _, Vt = np.linalg.svd((R_truth @ np.swapaxes(R_estimate, 1, 2)).sum(0))
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
+    return U @ D @ Vt
+
+
+def trajectory_extent(centres: np.ndarray) -> float:
+    """Diagonal of the bounding box of ``N×3`` camera centres (the trajectory's size)."""
+    return float(np.linalg.norm(centres.max(0) - centres.min(0))) if len(centres) else 0.0
+
+
+def pose_error(estimate: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarray]) -> dict | None:
+    """Median position and rotation errors of estimated camera poses after a Sim(3) alignment.
+
+    Positions: the similarity ``s, R, t`` that maps the estimated camera centres onto the true
+    ones (Umeyama's least squares) is applied to the estimated centres. Rotations: the estimated
+    orientations are first turned by the rotation that best aligns them all (their chordal mean),
+    because centres alone leave the rotation about the axis of a straight trajectory undetermined.
+
+    Args:
+        estimate: image name → ``4×4`` camera-to-world pose of the reconstruction (any scale).
+        truth: image name → ``4×4`` camera-to-world ground-truth pose.
+
+    Returns:
+        ``{"images", "median_position_error" (truth units), "median_position_error_rel"
+        (÷ the true trajectory's extent), "max_position_error", "median_rotation_error_deg",
+        "max_rotation_error_deg", "scale"}``; None when fewer than 3 images are shared or
+        their centres are degenerate (all on one point).
+    """
+    names = sorted(set(estimate) & set(truth))
+    if len(names) < 3:
+        return None
+    est = np.stack([np.asarray(estimate[n], dtype=np.float64) for n in names])
+    gt = np.stack([np.asarray(truth[n], dtype=np.float64) for n in names])
+    try:
+        R, t, s = umeyama_alignment(est[:, :3, 3].T, gt[:, :3, 3].T, with_scale=True)
+    except GeometryException:
+        return None
+    centres = s * est[:, :3, 3] @ R.T + t
+    position = np.linalg.norm(centres - gt[:, :3, 3], axis=1)
+    R_align = rotation_alignment(est[:, :3, :3], gt[:, :3, :3])
+    rotation = rotation_angle_deg(np.swapaxes(gt[:, :3, :3], 1, 2) @ (R_align @ est[:, :3, :3]))
+    extent = trajectory_extent(gt[:, :3, 3])
+    return {"images": len(names),
+            "median_position_error": float(np.median(position)),
+            "median_position_error_rel": float(np.median(position) / extent) if extent > 0 else None,
+            "max_position_error": float(position.max()),
+            "median_rotation_error_deg": float(np.median(rotation)),
+            "max_rotation_error_deg": float(rotation.max()),
+            "scale": float(s)}
