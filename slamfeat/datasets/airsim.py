@@ -101,6 +101,19 @@ class AirSimRecording:
             depth = perspective_to_planar(depth, self.K)
         return depth
 
+    def check_depth_sizes(self) -> None:
+        """Check every depth image's size against the recording's from the file headers (cheap).
+
+        Raises:
+            BadInput: a depth image of another size, or one that cannot be read.
+        """
+        for frame in self.frames:
+            if frame.depth_path is not None:
+                size = depth_file_size(frame.depth_path)
+                if size != tuple(self.image_size):
+                    raise BadInput(f"{frame.depth_path}: {size[0]}×{size[1]} px, but the recording's images are "
+                                   f"{self.image_size[0]}×{self.image_size[1]}")
+
     @property
     def has_depth(self) -> bool:
         return all(f.depth_path is not None for f in self.frames)
@@ -113,6 +126,27 @@ def _check_size(image: np.ndarray, size: tuple[int, int], path: Path) -> None:
     h, w = image.shape[:2]
     if (w, h) != tuple(size):
         raise BadInput(f"{path}: {w}×{h} px, but the recording's images are {size[0]}×{size[1]}")
+
+
+def depth_file_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(w, h)`` of a PFM or PNG depth image from its header (other formats: read in full)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        raise BadInput(f"{path}: no such depth file") from None
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] in (b"Pf", b"PF"):
+        tokens = [t for t in head.split(b"\n")[1:3] if not t.startswith(b"#")]
+        try:
+            w, h = (int(v) for v in tokens[0].split()[:2])
+            return w, h
+        except (ValueError, IndexError):
+            raise BadInput(f"{path}: not a PFM image") from None
+    depth = read_depth_file(path)
+    return depth.shape[1], depth.shape[0]
 
 
 def read_pfm(path: str | os.PathLike) -> np.ndarray:
@@ -304,4 +338,4 @@ def _parse_line(line: str, where: str, images: Path, cam_in_body: np.ndarray | N
 
 
 __all__ = ["AirSimFrame", "AirSimRecording", "read_recording", "read_pfm", "write_pfm", "read_depth_file",
-           "write_depth_png", "perspective_to_planar", "pose_from_record", "CAM_FROM_BODY", "HEADER"]
+           "write_depth_png", "depth_file_size", "perspective_to_planar", "pose_from_record", "CAM_FROM_BODY", "HEADER"]
