@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.core import assert_one_line_error, run_cli
+from fixtures.core import assert_one_line_error
 from fixtures.hpatches import run_main
 from slamfeat.eval.hpatches import HPatchesEvalConfig, evaluate, evaluate_pair, select_sequences
 from slamfeat.features import Features, load_extractor
@@ -100,10 +100,11 @@ def test_evaluate_tiny_set_in_python(tiny_hpatches):
     assert select_sequences(evaluate.__globals__["load_hpatches"](tiny_hpatches), 1)[0].kind == "i"
 
 
-def test_command_on_synthetic_set_writes_json_png_csv(tmp_path):
+def test_command_on_synthetic_set_writes_json_png_csv(tmp_path, capsys):
     out = tmp_path / "r.json"
-    proc = run_cli("eval", "hpatches", "--model", "orb", "--sequences", "2", "--max-size", "128",
-                   "--max-keypoints", "200", "--device", "cpu", "--json", out, check_rc=0)
+    proc = run_main(capsys, "eval", "hpatches", "--model", "orb", "--sequences", "2", "--max-size", "128",
+                    "--max-keypoints", "200", "--device", "cpu", "--json", out)
+    assert proc.returncode == 0, proc.stderr
     assert "orb" in proc.stdout and "MRS@3" in proc.stdout
     report = json.loads(out.read_text())
     assert report["dataset"]["synthetic"] is True and report["dataset"]["root"] is None
