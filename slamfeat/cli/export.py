@@ -1,0 +1,33 @@
+"""``slamfeat export``: a student as an ONNX or TorchScript file."""
+
+from __future__ import annotations
+
+from .common import add_json_arg, add_model_args, model_conf, write_report
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="export a student as ONNX or TorchScript",
+                       description="Export a student's whole extraction (network, NMS, top-k, descriptors) for "
+                                   "one fixed image size. Input: 1×C×H×W float image in [0, 1] (C = 1, gray); "
+                                   "outputs: keypoints N×2, scores N, descriptors N×D.")
+    add_model_args(p)
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript"], help="file format")
+    p.add_argument("--out", required=True, help="file to write (.onnx or .pt)")
+    p.add_argument("--resolution", type=int, nargs=2, default=[480, 640], metavar=("H", "W"),
+                   help="image size the exported model takes (default 480 640)")
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..export import export_student, load_student_for_export
+
+    student = load_student_for_export(args.model, **model_conf(args))
+    path = export_student(student, args.format, args.out, tuple(args.resolution))
+    report = {"model": str(args.model), "format": args.format, "out": str(path), "resolution": list(args.resolution),
+              "params": student.num_parameters(), "descriptor_dim": student.descriptor_dim,
+              "bytes": path.stat().st_size}
+    print(f"{args.model} -> {path} ({args.format}, {args.resolution[0]}×{args.resolution[1]}, "
+          f"{report['bytes'] / 1e6:.2f} MB)")
+    write_report(args, report)
+    return 0

@@ -1,0 +1,314 @@
+"""The distillation loop: a frozen teacher, a student, the chosen losses, checkpoints and resume.
+
+One step: a batch of labelled pairs (a few fresh, the rest from the cache), the student on both
+images of each pair, the weighted sum of the chosen losses, one AdamW step. The learning rate is a
+function of the step only (linear warm-up, cosine decay), so a resumed run continues exactly.
+Under ``torchrun`` each process draws its own pairs and DistributedDataParallel averages the
+gradients (gloo on CPU, NCCL on GPU); only rank 0 writes the checkpoint and the log.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import BadInput
+from ..features import REGISTRY, resolve_device
+from ..features.student import SlamfeatStudent, build_student, read_checkpoint, student_checkpoint
+from ..features.superpoint import sample_descriptors
+from ..io import atomic_path
+from . import losses as L
+from .data import training_images
+from .samples import Sample, SampleCache, label_pairs
+from .teachers import TEACHERS, Teacher, peak_map
+
+DEFAULT_LOSSES = {"det-kl": 1.0, "absolute": 1.0, "desdis": 1.0}
+
+
+@dataclass
+class DistillConfig:
+    """Everything that defines a distillation run (one command-line flag per field)."""
+
+    teacher: str
+    student: str
+    out: str
+    images: list[str] = field(default_factory=list)  # empty = scikit-image photos + synthetic frames
+    teacher_weights: str | None = None
+    descriptor_dim: int | None = None
+    losses: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSSES))
+    steps: int = 2000
+    batch: int = 8
+    crop: int = 224
+    points: int = 96  # correspondences per pair
+    fresh: int = 2  # pairs labelled by the teacher per step (the rest come from the cache)
+    cache: int = 1500
+    lr: float = 2e-3
+    warmup: int = 100
+    temperature: float = 2.0
+    margin: float = 1.0
+    desdis_regulariser: float = 1.0
+    projection: str = "linear"  # linear | none
+    checkpoint_every: float = 120.0  # seconds
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    synth_frames: int = 24
+    log: str | None = None
+
+
+def parse_losses(text: str | list[str] | None) -> dict[str, float]:
+    """``"det-kl=1,absolute=0.5 desdis"`` → ``{"det-kl": 1.0, "absolute": 0.5, "desdis": 1.0}``.
+
+    Raises:
+        BadInput: an unknown loss name, a bad weight, or more than one detector loss.
+    """
+    if not text:
+        return dict(DEFAULT_LOSSES)
+    items = [t for part in ([text] if isinstance(text, str) else text) for t in part.replace(",", " ").split()]
+    out: dict[str, float] = {}
+    for item in items:
+        name, _, weight = item.partition("=")
+        if name not in L.LOSSES:
+            raise BadInput(f"--losses {item}: unknown loss {name!r}; known: {', '.join(L.LOSSES)}")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            raise BadInput(f"--losses {item}: weight {weight!r} is not a number") from None
+        if not math.isfinite(w) or w < 0:
+            raise BadInput(f"--losses {item}: weight must be a finite number ≥ 0")
+        if w > 0:
+            out[name] = w
+    if not out:
+        raise BadInput("--losses: choose at least one loss with a positive weight")
+    return out
+
+
+def check_config(cfg: DistillConfig) -> None:
+    """Reject settings that cannot train, before anything heavy is loaded."""
+    if cfg.teacher not in TEACHERS:
+        raise BadInput(f"--teacher {cfg.teacher}: choose one of {', '.join(TEACHERS)}")
+    if cfg.teacher == "superpoint" and not cfg.teacher_weights:
+        raise BadInput("--teacher superpoint needs --teacher-weights FILE")
+    if cfg.crop < 64 or cfg.crop % 32:
+        raise BadInput(f"--crop {cfg.crop}: must be a multiple of 32, at least 64")
+    for name, v in (("--steps", cfg.steps), ("--batch", cfg.batch), ("--points", cfg.points)):
+        if v < 1:
+            raise BadInput(f"{name} {v}: must be at least 1")
+    if cfg.projection not in ("linear", "none"):
+        raise BadInput(f"--projection {cfg.projection}: choose linear or none")
+    student = build_student(cfg.student, cfg.descriptor_dim)
+    t_dim = REGISTRY[cfg.teacher].descriptor_dim
+    if "absolute" in cfg.losses and cfg.projection == "none" and student.descriptor_dim != t_dim:
+        raise BadInput(f"--descriptor-dim {student.descriptor_dim}: student descriptors do not fit loss 'absolute' "
+                       f"with teacher {cfg.teacher} ({t_dim}-D) and --projection none")
+    if any(k in cfg.losses for k in ("relative", "desdis")) and cfg.points * cfg.batch < 2:
+        raise BadInput("relative and desdis losses need at least 2 points per batch")
+    if cfg.resume and Path(cfg.out).exists():
+        read_checkpoint(cfg.out)  # a corrupt checkpoint fails here, before the teacher loads
+
+
+def learning_rate(step: int, cfg: DistillConfig) -> float:
+    """Linear warm-up over ``cfg.warmup`` steps, then cosine decay to 5 % at ``cfg.steps``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+class DistillModel(nn.Module):
+    """The student network and the loss's learned projection; ``forward`` returns the losses of a
+    batch, so DistributedDataParallel sees every parameter that the step trains."""
+
+    def __init__(self, student: SlamfeatStudent, teacher_dim: int, cfg: DistillConfig) -> None:
+        super().__init__()
+        self.net = student.net
+        self.cfg = cfg
+        self.to_gray = student.input_channels == 1
+        need = "absolute" in cfg.losses and cfg.projection == "linear" and student.descriptor_dim != teacher_dim
+        self.projection = nn.Linear(student.descriptor_dim, teacher_dim, bias=False) if need else None
+
+    def forward(self, images: torch.Tensor, teacher_logits: torch.Tensor, samples: list[Sample],
+                peak_threshold: float) -> dict[str, torch.Tensor]:
+        """Losses of a batch: ``images`` ``2B×3×S×S`` in [0, 1] (the A images, then the B images),
+        ``teacher_logits`` ``2B×1×S×S``."""
+        cfg, w = self.cfg, self.cfg.losses
+        x = (0.299 * images[:, 0:1] + 0.587 * images[:, 1:2] + 0.114 * images[:, 2:3]) if self.to_gray else images
+        logits, desc = self.net(x)
+        out: dict[str, torch.Tensor] = {}
+        if "det-ce" in w:
+            out["det-ce"] = L.detector_cross_entropy(logits, peak_map(teacher_logits, peak_threshold))
+        if "det-kl" in w:
+            out["det-kl"] = L.detector_kl(logits, teacher_logits, temperature=cfg.temperature)
+        if "det-l2" in w:
+            out["det-l2"] = L.detector_l2(logits, teacher_logits)
+        if any(k in w for k in L.DESCRIPTOR_LOSSES):
+            out.update(self._descriptor_losses(desc, samples))
+        return out
+
+    def _descriptor_losses(self, desc: torch.Tensor, samples: list[Sample]) -> dict[str, torch.Tensor]:
+        b = len(samples)
+        s_a, s_b, t_a, t_b, owner, pts = [], [], [], [], [], []
+        for i, smp in enumerate(samples):
+            if len(smp.points_a) == 0:
+                continue
+            s_a.append(sample_descriptors(smp.points_a.to(desc.device), desc[i], 4))
+            s_b.append(sample_descriptors(smp.points_b.to(desc.device), desc[b + i], 4))
+            t_a.append(smp.desc_a.float())
+            t_b.append(smp.desc_b.float())
+            owner.append(torch.full((len(smp.points_a),), i))
+            pts.append(smp.points_a)
+        zero = desc.sum() * 0.0
+        if not s_a or sum(len(s) for s in s_a) < 2:
+            return {k: zero for k in L.DESCRIPTOR_LOSSES if k in self.cfg.losses}
+        s_a, s_b = torch.cat(s_a), torch.cat(s_b)
+        t_a, t_b = torch.cat(t_a).to(desc.device), torch.cat(t_b).to(desc.device)
+        owner, pts = torch.cat(owner), torch.cat(pts)
+        # points of one image closer than 4 px are the same place, not negatives
+        close = (owner[:, None] == owner[None]) & (torch.cdist(pts, pts) < 4.0)
+        out = {}
+        w = self.cfg.losses
+        if "absolute" in w:
+            out["absolute"] = L.absolute_teacher(torch.cat([s_a, s_b]), torch.cat([t_a, t_b]), self.projection)
+        if "relative" in w:
+            out["relative"] = L.relative_teacher(torch.cat([s_a, s_b]), torch.cat([t_a, t_b]))
+        if "desdis" in w:
+            out["desdis"] = L.desdis(s_a, s_b, t_a, t_b, self.cfg.margin, self.cfg.desdis_regulariser,
+                                     exclude=close.to(desc.device))
+        return out
+
+
+def _dist_info() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def save_checkpoint(path: str | os.PathLike, student: SlamfeatStudent, model: DistillModel,
+                    optimizer: torch.optim.Optimizer, step: int, cfg: DistillConfig, conf: dict[str, Any]) -> None:
+    """Write the student and the training state atomically (a reader never sees half a file)."""
+    ckpt = student_checkpoint(student, conf=conf, teacher=cfg.teacher, step=int(step),
+                              config=json.dumps(asdict(cfg)), optimizer=optimizer.state_dict(),
+                              projection=(model.projection.state_dict() if model.projection is not None else {}))
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, str(tmp))
+
+
+def ship_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy a trained student without its training state (what ships in the package)."""
+    ckpt = read_checkpoint(src)
+    keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "projection")}
+    keep["state_dict"] = {k: v.clone() for k, v in ckpt["state_dict"].items()}
+    with atomic_path(dst) as tmp:
+        torch.save(keep, str(tmp))
+
+
+def _resume(cfg: DistillConfig, student: SlamfeatStudent, model: DistillModel,
+            optimizer: torch.optim.Optimizer) -> int:
+    path = Path(cfg.out)
+    if not (cfg.resume and path.exists()):
+        return 0
+    ckpt = read_checkpoint(path)
+    if ckpt["arch"] != student.arch or ckpt.get("teacher") != cfg.teacher or \
+            int(ckpt["arch_conf"].get("descriptor_dim", -1)) != student.descriptor_dim:
+        raise BadInput(f"{path}: was trained as {ckpt['arch']} from {ckpt.get('teacher')}; "
+                       f"cannot resume it as {student.arch} ({student.descriptor_dim}-D) from {cfg.teacher}")
+    try:
+        student.net.load_state_dict(ckpt["state_dict"])
+        if model.projection is not None and ckpt.get("projection"):
+            model.projection.load_state_dict(ckpt["projection"])
+        if ckpt.get("optimizer"):
+            optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise BadInput(f"{path}: training state does not fit this run ({type(e).__name__})") from None
+    return int(ckpt.get("step", 0))
+
+
+def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """Train a student from a teacher; returns a summary (steps, final losses, time, out).
+
+    Raises:
+        BadInput: bad settings, an image folder without images, a corrupt checkpoint to resume.
+    """
+    from ..progress import progress
+
+    check_config(cfg)
+    rank, world = _dist_info()
+    images = training_images(cfg.images, cfg.crop, Path(cfg.out).parent / ".distill-frames", cfg.synth_frames)
+    if not images:
+        raise BadInput("no training images found")
+    device = resolve_device(cfg.device)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.manual_seed(cfg.seed)
+    teacher = Teacher(cfg.teacher, cfg.teacher_weights, device)
+    student = build_student(cfg.student, cfg.descriptor_dim)
+    model = DistillModel(student, teacher.descriptor_dim, cfg).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    start = _resume(cfg, student, model, optimizer)
+    wrapped: nn.Module = model
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    conf = {"detection_threshold": teacher.score_threshold}
+    log_path = Path(cfg.log) if cfg.log else Path(str(cfg.out) + ".log.jsonl")
+    log = None
+    if rank == 0:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "a")
+        log.write(json.dumps({"config": asdict(cfg), "start_step": start, "world_size": world}) + "\n")
+    cache = SampleCache(cfg.cache)
+    last_save, t0, losses = time.time(), time.time(), {}
+    steps = range(start, cfg.steps)
+    bar = progress(steps, desc=f"distill {cfg.teacher}→{cfg.student}") if rank == 0 else steps
+    try:
+        for step in bar:
+            rng = np.random.default_rng([cfg.seed, rank, step])
+            fresh = max(cfg.fresh, cfg.batch - len(cache)) if cfg.cache > 0 else cfg.batch
+            fresh = min(fresh, cfg.batch)
+            new = label_pairs(images, teacher, fresh, cfg.crop, cfg.points, rng)
+            batch = new + cache.draw(cfg.batch - fresh, rng)
+            cache.add(new)
+            imgs = torch.cat([torch.stack([s.image_a for s in batch]), torch.stack([s.image_b for s in batch])])
+            imgs = imgs.to(device).float().div(255)
+            t_logits = torch.cat([torch.stack([s.logits_a for s in batch]),
+                                  torch.stack([s.logits_b for s in batch])]).to(device).float()
+            for g in optimizer.param_groups:
+                g["lr"] = learning_rate(step, cfg)
+            parts = wrapped(imgs, t_logits, batch, teacher.score_threshold)
+            total = sum(cfg.losses[k] * v for k, v in parts.items())
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            losses = {k: float(v.detach()) for k, v in parts.items()}
+            losses["total"] = float(total.detach())
+            if rank == 0:
+                log.write(json.dumps({"step": step + 1, "lr": learning_rate(step, cfg), **losses}) + "\n")
+                log.flush()
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+                if time.time() - last_save > cfg.checkpoint_every:
+                    save_checkpoint(cfg.out, student, model, optimizer, step + 1, cfg, conf)
+                    last_save = time.time()
+            if on_step is not None:
+                on_step(step + 1, losses)
+        if rank == 0:
+            save_checkpoint(cfg.out, student, model, optimizer, cfg.steps, cfg, conf)
+    finally:
+        if log is not None:
+            log.close()
+        if world > 1 and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+    return {"teacher": cfg.teacher, "student": cfg.student, "out": str(cfg.out), "start_step": start,
+            "steps": cfg.steps, "losses": losses, "time_s": time.time() - t0, "world_size": world,
+            "params": student.num_parameters(), "descriptor_dim": student.descriptor_dim, "log": str(log_path)}

@@ -1,0 +1,97 @@
+"""Deployable students: ONNX and TorchScript files of a student's whole extraction.
+
+The exported graph takes one ``1×C×H×W`` float image in [0, 1] (C = the student's input channels,
+1 = gray; H×W fixed at export time) and returns ``keypoints`` ``N×2`` (pixel x, y, ``(0, 0)`` =
+centre of the top-left pixel), ``scores`` ``N`` and unit ``descriptors`` ``N×D``: the same
+network, non-maximum suppression, top-k, threshold and sub-pixel refinement as
+:class:`slamfeat.features.student.SlamfeatStudent`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import BadInput
+from .features import load_extractor
+from .features.student import CELL, SlamfeatStudent, detect
+from .features.superpoint import sample_descriptors
+from .io import atomic_path
+
+FORMATS = ("onnx", "torchscript")
+OPSET = 17
+
+
+class ExportableStudent(nn.Module):
+    """A student's extraction as one traceable ``forward`` (one image, no Python-side lists)."""
+
+    def __init__(self, student: SlamfeatStudent) -> None:
+        super().__init__()
+        self.net = student.net
+        self.conf = dict(student.conf)
+        self.descriptor_dim = student.descriptor_dim
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h, w = image.shape[-2:]
+        ph, pw = (-h) % 8, (-w) % 8
+        x = F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
+        logits, desc = self.net(x)
+        c = self.conf
+        kp, scores = detect(logits[0, 0, :h, :w], int(c["nms_radius"]), float(c["detection_threshold"]),
+                            int(c["max_keypoints"]), int(c["remove_borders"]), bool(c["subpixel"]))
+        return kp, scores, sample_descriptors(kp, desc[0], CELL)
+
+
+def load_student_for_export(model: str, **conf) -> SlamfeatStudent:
+    """A student by registry name or checkpoint path, on the CPU in eval mode.
+
+    Raises:
+        BadInput: the model is not a student.
+    """
+    extractor = load_extractor(model, device="cpu", **conf)
+    if not isinstance(extractor, SlamfeatStudent):
+        raise BadInput(f"--model {model}: only students (slamfeat-lite, slamfeat-base, PATH.pt) can be exported")
+    return extractor
+
+
+def export_student(student: SlamfeatStudent, fmt: str, out: str | os.PathLike,
+                   size: tuple[int, int] = (480, 640)) -> Path:
+    """Write a student as ONNX or TorchScript for ``size`` = (H, W) images; returns the path.
+
+    Raises:
+        BadInput: unknown format or a size below 16 px.
+    """
+    if fmt not in FORMATS:
+        raise BadInput(f"--format {fmt}: choose onnx or torchscript")
+    if min(size) < 16:
+        raise BadInput(f"--resolution {size[0]} {size[1]}: at least 16 px a side")
+    module = ExportableStudent(student.cpu().eval()).eval()
+    example = torch.rand(1, student.input_channels, *size)
+    out = Path(out)
+    with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "onnx":
+            torch.onnx.export(module, (example,), str(tmp), input_names=["image"],
+                              output_names=["keypoints", "scores", "descriptors"], opset_version=OPSET,
+                              dynamo=False, dynamic_axes={"keypoints": {0: "n"}, "scores": {0: "n"},
+                                                          "descriptors": {0: "n"}})
+        else:
+            traced = torch.jit.trace(module, (example,), check_trace=False)
+            traced.save(str(tmp))
+    return out
+
+
+def onnx_session(path: str | os.PathLike, threads: int | None = None):
+    """An ONNX Runtime CPU session (``onnxruntime`` must be installed)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

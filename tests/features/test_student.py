@@ -1,0 +1,75 @@
+"""The distilled students: extraction, checkpoints, the registry, bad files."""
+
+import pytest
+import torch
+
+from slamfeat.errors import BadInput
+from slamfeat.features import REGISTRY, load_extractor
+from slamfeat.features.student import (ARCHS, build_student, load_student, refine_subpixel, student_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def lite_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("student") / "lite.pt"
+    torch.save(student_checkpoint(build_student("slamfeat-lite", descriptor_dim=48),
+                                  conf={"detection_threshold": 0.0}), path)
+    return path
+
+
+def test_extract_gives_sorted_unit_features_inside_the_image(astronaut_small, lite_ckpt):
+    model = load_student(lite_ckpt, max_keypoints=300)
+    f = model.extract(astronaut_small)
+    h, w = astronaut_small.shape[:2]
+    assert f.image_size == (w, h) and 0 < len(f) <= 300
+    assert f.descriptors.shape == (len(f), 48)
+    assert torch.allclose(f.descriptors.norm(dim=1), torch.ones(len(f)), atol=1e-4)
+    assert torch.all(f.scores[:-1] >= f.scores[1:])
+    b = model.conf["remove_borders"]
+    assert f.keypoints[:, 0].min() >= b - 1 and f.keypoints[:, 0].max() <= w - b
+    assert f.keypoints[:, 1].min() >= b - 1 and f.keypoints[:, 1].max() <= h - b
+
+
+def test_odd_sizes_and_saved_options(lite_ckpt):
+    model = load_extractor(str(lite_ckpt))  # --model PATH.pt goes through the registry too
+    assert model.conf["detection_threshold"] == 0.0  # saved in the checkpoint
+    f = model.extract(torch.rand(3, 77, 101))
+    assert f.image_size == (101, 77) and len(f) > 0
+    assert load_student(lite_ckpt, detection_threshold=0.5).conf["detection_threshold"] == 0.5
+
+
+def test_subpixel_refinement_leans_towards_the_stronger_neighbour():
+    logits = torch.full((9, 9), -10.0)
+    logits[4, 4], logits[4, 5] = 5.0, 4.0
+    kp = refine_subpixel(logits, torch.tensor([[4, 4]]))
+    assert 4.0 < kp[0, 0] < 4.5 and kp[0, 1] == pytest.approx(4.0, abs=1e-3)
+
+
+def test_presets_and_shipped_students():
+    lite, base = build_student("slamfeat-lite"), build_student("slamfeat-base")
+    assert lite.num_parameters() < base.num_parameters() / 5
+    assert base.descriptor_dim == REGISTRY["slamfeat-base"].descriptor_dim
+    assert set(ARCHS) == {"slamfeat-lite", "slamfeat-base"}
+    shipped = load_extractor("slamfeat-lite")
+    assert shipped.kind == "student" and shipped.descriptor_dim == REGISTRY["slamfeat-lite"].descriptor_dim
+
+
+def test_bad_checkpoints_raise_bad_input(tmp_path):
+    with pytest.raises(BadInput, match="no such"):
+        load_student(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x00garbage")
+    with pytest.raises(BadInput, match="corrupt"):
+        load_student(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"conv.weight": torch.zeros(3)}, foreign)
+    with pytest.raises(BadInput, match="not a slamfeat student"):
+        load_student(foreign)
+    wrong = tmp_path / "wrong.pt"
+    ckpt = student_checkpoint(build_student("slamfeat-lite"))
+    ckpt["arch"] = "slamfeat-base"
+    torch.save(ckpt, wrong)
+    with pytest.raises(BadInput, match="do not fit"):
+        load_student(wrong)
+    with pytest.raises(BadInput):
+        build_student("slamfeat-huge")
