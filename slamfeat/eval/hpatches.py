@@ -206,7 +206,8 @@ def sequence_rows(runs: dict[str, ModelRun], config: HPatchesEvalConfig) -> list
             row.update({f"mma@{t}": float(mma[thresholds.index(t)]) for t in (1, 3, 5, 10) if t in thresholds})
             row.update({f"homography_accuracy@{h}": _mean(p.corner_error <= h for p in ps)
                         for h in config.homography_thresholds})
-            row.update({"median_corner_error": float(np.median([p.corner_error for p in ps])),
+            median_error = float(np.median([p.corner_error for p in ps]))
+            row.update({"median_corner_error": median_error if np.isfinite(median_error) else None,
                         "repeatability": _mean(p.repeatability for p in ps),
                         "matching_score": _mean(p.matching_score for p in ps),
                         "mrs": _mean(p.mrs for p in ps),

@@ -106,7 +106,7 @@ def test_command_on_synthetic_set_writes_json_png_csv(tmp_path, capsys):
                     "--max-keypoints", "200", "--device", "cpu", "--json", out)
     assert proc.returncode == 0, proc.stderr
     assert "orb" in proc.stdout and "MRS@3" in proc.stdout
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON report"))
     assert report["dataset"]["synthetic"] is True and report["dataset"]["root"] is None
     r = report["results"]["orb"]
     for key in ("mma", "mma_i", "mma_v", "homography_accuracy", "repeatability", "matching_score", "mrs",
