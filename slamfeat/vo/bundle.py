@@ -18,6 +18,8 @@ from scipy.optimize import least_squares
 from scipy.sparse import csr_matrix
 from scipy.spatial.transform import Rotation
 
+LSMR_ITERATIONS = 100  # an inexact inner solve per step is enough and keeps a step cheap
+
 
 @dataclass
 class BundleResult:
@@ -126,7 +128,8 @@ def bundle_adjust(poses: np.ndarray, fixed: np.ndarray, points: np.ndarray, obs_
         return BundleResult(poses, np.asarray(points), np.linalg.norm(r0.reshape(-1, 2), axis=1), cost_before, cost_before)
     problem = _Problem(R0, t0, free_index, obs_kf[use], obs_pt[use], obs_xy[use], K, len(points))
     result = least_squares(problem.residuals, x0, jac=problem.jacobian, method="trf", x_scale="jac", tr_solver="lsmr",
-                           max_nfev=max_iterations, xtol=1e-6, ftol=1e-4)
+                           max_nfev=max_iterations, xtol=1e-6, ftol=1e-4,
+                           tr_options={"maxiter": LSMR_ITERATIONS})
     p = result.x
     delta = p[: 6 * n_free].reshape(n_free, 6)
     out = poses.copy()

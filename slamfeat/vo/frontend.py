@@ -36,7 +36,8 @@ class VOConfig:
     pnp_reprojection_px: float = 3.0
     pnp_iterations: int = 100
     min_tracked_points: int = 20  # PnP inliers below this: the frame is lost
-    keyframe_min_ratio: float = 0.7  # new keyframe when tracked points < ratio × the keyframe's points
+    keyframe_min_ratio: float = 0.6  # new keyframe when tracked points < ratio × those of the first frame after it
+    keyframe_min_points: int = 60  # ... or fewer than this
     keyframe_max_gap: int = 15  # ... or after this many frames
     triangulation_px: float = 2.0  # max reprojection error of a new point
     triangulation_min_angle_deg: float = 0.8
@@ -141,28 +142,46 @@ class VisualOdometry:
     def _predict(self) -> np.ndarray:
         return self.velocity @ self.last_T
 
-    def _localise(self, frame: Frame, guess: np.ndarray | None, iterations: int):
-        """PnP of ``frame`` against the last keyframe's points: ``(T, matches M×2)`` or None."""
+    def _localise(self, frame: Frame, guess: np.ndarray | None, iterations: int, pairs: np.ndarray | None = None):
+        """PnP of ``frame`` against the last keyframe's points.
+
+        Returns ``(T_cam_world, inlier pairs M×2, every match to the keyframe M'×2)`` or None.
+        """
         kf = self.map.keyframes[-1]
-        pairs = _match(kf.frame.features, frame.features, self.cfg)
+        if pairs is None:
+            pairs = _match(kf.frame.features, frame.features, self.cfg)
         if len(pairs) == 0:
             return None
         ids = kf.point_ids[pairs[:, 0]]
-        has = ids >= 0
-        pairs, ids = pairs[has], ids[has]
-        alive = self.map.alive[ids]
-        pairs, ids = pairs[alive], ids[alive]
-        found = solve_pnp(self.map.xyz[ids], frame.keypoints[pairs[:, 1]], self.K, guess,
+        with_point = ids >= 0
+        with_point[with_point] = self.map.alive[ids[with_point]]
+        candidates, ids = pairs[with_point], ids[with_point]
+        found = solve_pnp(self.map.xyz[ids], frame.keypoints[candidates[:, 1]], self.K, guess,
                           self.cfg.pnp_reprojection_px, iterations, self.cfg.min_tracked_points)
         if found is None:
             return None
         T, inliers = found
-        return T, pairs[inliers], pairs
+        return T, candidates[inliers], pairs
+
+    def _match_map_points(self, kf: Keyframe, frame: Frame) -> np.ndarray:
+        """Matches ``M×2`` of the keyframe's keypoints that carry a live map point (fewer to match)."""
+        ids = kf.point_ids
+        rows = np.nonzero(ids >= 0)[0]
+        rows = rows[self.map.alive[ids[rows]]]
+        if len(rows) < 8:
+            return np.zeros((0, 2), np.int64)
+        f = kf.frame.features
+        index = torch.from_numpy(rows)
+        subset = Features(f.keypoints[index], f.scores[index], f.descriptors[index], f.image_size, f.binary)
+        pairs = _match(subset, frame.features, self.cfg)
+        pairs[:, 0] = rows[pairs[:, 0]]
+        return pairs
 
     def _track(self, frame: Frame) -> FrameResult:
-        found = self._localise(frame, self._predict(), self.cfg.pnp_iterations)
+        pairs = self._match_map_points(self.map.keyframes[-1], frame)
+        found = self._localise(frame, self._predict(), self.cfg.pnp_iterations, pairs)
         if found is None:
-            found = self._localise(frame, None, 3 * self.cfg.pnp_iterations)
+            found = self._localise(frame, None, 3 * self.cfg.pnp_iterations, pairs)
         if found is None:
             self.state = "lost"
             self.lost_run = 1
@@ -177,8 +196,11 @@ class VisualOdometry:
         self._set_pose(T, frame.index)
         status = "tracked"
         gap = frame.index - kf.index
-        if len(inlier_pairs) < self.cfg.keyframe_min_ratio * kf.num_points() or gap >= self.cfg.keyframe_max_gap:
-            new = self._add_keyframe(frame, T, inlier_pairs)
+        if kf.first_tracked is None:
+            kf.first_tracked = len(inlier_pairs)
+        if (len(inlier_pairs) < self.cfg.keyframe_min_ratio * kf.first_tracked
+                or len(inlier_pairs) < self.cfg.keyframe_min_points or gap >= self.cfg.keyframe_max_gap):
+            new = self._add_keyframe(frame, T, inlier_pairs, _match(kf.frame.features, frame.features, self.cfg))
             T = new.T_cam_world
             status = "keyframe"
         return FrameResult(frame.index, frame.timestamp, status, invert(T), kf, inlier_pairs, frame)
@@ -194,21 +216,21 @@ class VisualOdometry:
     _last_index = -10
 
     # ----------------------------------------------------------------- keyframes and the map
-    def _add_keyframe(self, frame: Frame, T: np.ndarray, inlier_pairs: np.ndarray) -> Keyframe:
+    def _add_keyframe(self, frame: Frame, T: np.ndarray, inlier_pairs: np.ndarray, all_pairs: np.ndarray) -> Keyframe:
         ref = self.map.keyframes[-1]
         point_ids = np.full(len(frame.keypoints), -1, np.int64)
         point_ids[inlier_pairs[:, 1]] = ref.point_ids[inlier_pairs[:, 0]]
         new = Keyframe(frame, T, point_ids, self.segment)
         self.map.keyframes.append(new)
-        self._triangulate(ref, new)
+        self._triangulate(ref, new, all_pairs)
         self._bundle_adjust()
         for old in self.map.keyframes[:-2]:
             old.frame.image = None  # images are kept only for drawing and colours
         self.last_T = new.T_cam_world
         return new
 
-    def _triangulate(self, ref: Keyframe, new: Keyframe) -> None:
-        pairs = _match(ref.frame.features, new.frame.features, self.cfg)
+    def _triangulate(self, ref: Keyframe, new: Keyframe, pairs: np.ndarray) -> None:
+        """New points from the matches ``pairs`` (M×2) of two keyframes where neither has one."""
         if len(pairs) == 0:
             return
         free = (ref.point_ids[pairs[:, 0]] < 0) & (new.point_ids[pairs[:, 1]] < 0)

@@ -41,12 +41,15 @@ class Keyframe:
         T_cam_world: ``4×4`` world-to-camera pose.
         point_ids: ``N`` int64 map-point id per keypoint, −1 where none.
         segment: map segment (a new one starts at every re-initialisation).
+        first_tracked: points tracked in the first frame after this keyframe (the yardstick of
+            when the next keyframe is due).
     """
 
     frame: Frame
     T_cam_world: np.ndarray
     point_ids: np.ndarray
     segment: int = 0
+    first_tracked: int | None = None
 
     @property
     def index(self) -> int:

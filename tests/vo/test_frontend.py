@@ -1,0 +1,70 @@
+"""The front end on short rendered sequences: the path up to scale, losing and recovering, and the
+same result from a video and an image folder of the same frames."""
+
+import numpy as np
+import pytest
+
+from fixtures.vo import BLANK_FRAMES, write_frame_folder, write_lossless_video
+from slamfeat.vo import VOConfig, VisualOdometry, choose_camera, open_source, trajectory_errors
+
+
+def _run(source, extractor, config=None, fov=None):
+    camera = choose_camera(source, fov=fov)
+    vo = VisualOdometry(extractor, camera.K, camera.dist, config)
+    results = []
+    for index, (timestamp, image) in enumerate(source.frames()):
+        results += vo.process(timestamp, image, index)
+    results += vo.finish()
+    assert [r.index for r in results] == list(range(len(results)))  # every frame answered, in order
+    return vo, results
+
+
+def _poses(results):
+    tracked = [r for r in results if r.T_world_cam is not None]
+    return np.array([r.timestamp for r in tracked]), np.stack([r.T_world_cam for r in tracked]), tracked
+
+
+def test_trajectory_recovered_up_to_scale(airsim_sequence, vo_extractor):
+    source = open_source(airsim_sequence)
+    vo, results = _run(source, vo_extractor)
+    times, poses, tracked = _poses(results)
+    assert len(tracked) >= len(results) - 1  # at most the first frames wait for the initialisation
+    errors = trajectory_errors(times, poses, *source.ground_truth)
+    assert errors.trajectory_length > 1.0
+    assert errors.ate_rmse_rel < 0.02, errors.ate_rmse_rel
+    assert errors.rpe_rot_deg < 1.0
+    assert 2 <= len(vo.map.keyframes) < len(results)
+    xyz, colors = vo.map.observed_points()
+    assert len(xyz) > 100 and colors.dtype == np.uint8
+
+
+@pytest.mark.parametrize("relocalise", [True, False], ids=["relocalise", "reinitialise"])
+def test_blank_stretch_loses_tracking_and_recovers(vo_blank_folder, vo_extractor, relocalise):
+    source = open_source(vo_blank_folder)
+    vo, results = _run(source, vo_extractor, VOConfig(relocalise=relocalise), fov=90.0)
+    first, end = BLANK_FRAMES
+    status = [r.status for r in results]
+    assert all(s == "lost" for s in status[first:end]), status
+    assert vo.lost_frames >= end - first
+    after = [r for r in results[end:] if r.T_world_cam is not None]
+    assert len(after) >= len(results) - end - (vo.cfg.reinitialise_after + 3), status
+    if not relocalise:
+        assert vo.reinitialisations == 1
+    times, poses, _ = _poses(results)
+    assert np.isfinite(poses).all()
+    # the path keeps going the same way after the gap (the re-initialised scale follows the old speed)
+    steps = np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1)
+    assert np.median(steps[-5:]) < 5 * np.median(steps[:5])
+
+
+def test_video_and_folder_give_the_same_trajectory(vo_frames, vo_extractor, tmp_path):
+    frames = vo_frames[:16]
+    folder = open_source(write_frame_folder(frames, tmp_path / "frames"), fps=30.0)
+    video = open_source(write_lossless_video(frames, tmp_path / "frames.avi", fps=30.0))
+    assert video.kind == "video" and folder.kind == "folder" and video.image_size == folder.image_size
+    _, from_folder = _run(folder, vo_extractor, fov=90.0)
+    _, from_video = _run(video, vo_extractor, fov=90.0)
+    t0, p0, _ = _poses(from_folder)
+    t1, p1, _ = _poses(from_video)
+    assert len(t0) >= 12 and np.allclose(t0, t1)
+    assert np.allclose(p0, p1, atol=1e-6)
