@@ -13,9 +13,10 @@ from evo.core.geometry import GeometryException, umeyama_alignment
 
 
 def rotation_angle_deg(R: np.ndarray) -> np.ndarray:
-    """Angle in degrees of rotation matrices ``...×3×3``."""
+    """Angle in degrees of rotation matrices ``...×3×3`` (accurate near 0° too)."""
     cos = (np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    axis = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    return np.degrees(np.arctan2(np.linalg.norm(axis, axis=-1) / 2.0, cos))
 
 
 def rotation_alignment(R_estimate: np.ndarray, R_truth: np.ndarray) -> np.ndarray:
@@ -24,6 +25,14 @@ def rotation_alignment(R_estimate: np.ndarray, R_truth: np.ndarray) -> np.ndarra
     U, _, Vt = np.linalg.svd((R_truth @ np.swapaxes(R_estimate, 1, 2)).sum(0))
     D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
     return U @ D @ Vt
+
+
+def scale_translation(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """``s, t`` minimising ``Σ‖y_i − (s·x_i + t)‖²`` for ``N×3`` points."""
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    norm = float((xc ** 2).sum())
+    s = float((xc * yc).sum()) / norm if norm > 0 else 0.0
+    return s, y.mean(0) - s * x.mean(0)
 
 
 def trajectory_extent(centres: np.ndarray) -> float:
@@ -47,20 +56,23 @@ def pose_error(estimate: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarra
         ``{"images", "median_position_error" (truth units), "median_position_error_rel"
         (÷ the true trajectory's extent), "max_position_error", "median_rotation_error_deg",
         "max_rotation_error_deg", "scale"}``; None when fewer than 3 images are shared or
-        their centres are degenerate (all on one point).
+        the estimated centres all lie on one point.
     """
     names = sorted(set(estimate) & set(truth))
     if len(names) < 3:
         return None
     est = np.stack([np.asarray(estimate[n], dtype=np.float64) for n in names])
     gt = np.stack([np.asarray(truth[n], dtype=np.float64) for n in names])
+    R_align = rotation_alignment(est[:, :3, :3], gt[:, :3, :3])
     try:
         R, t, s = umeyama_alignment(est[:, :3, 3].T, gt[:, :3, 3].T, with_scale=True)
-    except GeometryException:
-        return None
+    except GeometryException:  # centres on a line: take the rotation of the orientations
+        R = R_align
+        s, t = scale_translation(est[:, :3, 3] @ R.T, gt[:, :3, 3])
+    if not s > 0:
+        return None  # all estimated centres on one point
     centres = s * est[:, :3, 3] @ R.T + t
     position = np.linalg.norm(centres - gt[:, :3, 3], axis=1)
-    R_align = rotation_alignment(est[:, :3, :3], gt[:, :3, :3])
     rotation = rotation_angle_deg(np.swapaxes(gt[:, :3, :3], 1, 2) @ (R_align @ est[:, :3, :3]))
     extent = trajectory_extent(gt[:, :3, 3])
     return {"images": len(names),
