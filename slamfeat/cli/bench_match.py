@@ -35,10 +35,12 @@ def run(args) -> int:
                            device=resolve_device(args.device), repeats=args.repeats, ratio=args.ratio)
     write_report(args, report)
     ceiling = report["pairs_per_s"]["matmul_ceiling"]
-    rows = [[name, pps, report["pairs_per_s"]["slamfeat"] / pps, pps / ceiling,
+    cpu = report["cpu_pairs_per_s"]
+    rows = [[name, pps, report["pairs_per_s"]["slamfeat"] / pps, pps / ceiling, cpu[name], cpu["slamfeat"] / cpu[name],
              report["agreement"].get(name, "reference" if name == "slamfeat" else "-")]
             for name, pps in report["pairs_per_s"].items()]
     print(f"device {report['device']}, {report['threads']} threads, B={args.batch} pairs of N={args.n}, D={args.dim}")
-    print_table(rows, ["matcher", "pairs/s", "slamfeat ×", "of ceiling", "same matches"])
+    print_table(rows, ["matcher", "pairs/s", "slamfeat ×", "of ceiling", "pairs/CPU-s", "slamfeat × (CPU)",
+                       "same matches"])
     print("all matchers agree" if report["agree"] else "MATCHERS DISAGREE (see agreement in the report)")
     return 0

@@ -28,7 +28,7 @@ METRICS = ("cosine", "l2", "hamming")
 # the inputs (2^-11 relative each), products accumulated in float32.
 _HALF_ERROR = 2.0 ** -10 + 1e-5
 # On the CPU, chunks this small stay in cache and run faster (never above max_memory_mb).
-_CPU_CHUNK_MB = 32
+_CPU_CHUNK_MB = 16
 _FLOAT32_EXACT = 2 ** 24
 
 
