@@ -7,7 +7,9 @@ size, and, where the source carries them, its intrinsics and ground-truth camera
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -108,11 +110,31 @@ def _rgb8(image: np.ndarray) -> np.ndarray:
     return image
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what native code (FFmpeg) prints on file descriptor 2 while probing a file:
+    a file that does not open is reported in one line of our own."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _video(path: Path) -> FrameSource:
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise BadInput(f"{path}: an image, not a video or a folder of frames")
-    cap = cv2.VideoCapture(str(path))
-    ok, first = cap.read() if cap.isOpened() else (False, None)
+    with _quiet_native_stderr():
+        cap = cv2.VideoCapture(str(path))
+        ok, first = cap.read() if cap.isOpened() else (False, None)
     if not ok or first is None:
         cap.release()
         raise BadInput(f"{path}: not a video OpenCV can open (or it has no frames)")
