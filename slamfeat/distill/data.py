@@ -51,9 +51,10 @@ def skimage_photos() -> list[np.ndarray]:
     return out
 
 
-def airsim_frames(cache_dir: str | os.PathLike, frames: int = 24, size: tuple[int, int] = (480, 640),
-                  seed: int = 0) -> list[np.ndarray]:
-    """Frames rendered by ``slamfeat.synth.airsim`` (empty when that module is not available)."""
+def airsim_frames(cache_dir: str | os.PathLike, frames: int = 24, size: tuple[int, int] = (640, 480),
+                  seed: int = 7) -> list[np.ndarray]:
+    """Frames of a flight rendered by ``slamfeat.synth.airsim`` (``size`` = (W, H)), cached in
+    ``cache_dir``; empty when that module is not available. The seed differs from the VO demo's."""
     try:
         from ..synth.airsim import render_sequence  # type: ignore[attr-defined]
     except ImportError:

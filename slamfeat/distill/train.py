@@ -201,10 +201,12 @@ def save_checkpoint(path: str | os.PathLike, student: SlamfeatStudent, model: Di
         torch.save(ckpt, str(tmp))
 
 
-def ship_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Copy a trained student without its training state (what ships in the package)."""
+def ship_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **conf: Any) -> None:
+    """Copy a trained student without its training state (what ships in the package); ``conf``
+    overrides the extractor options saved with it (e.g. ``detection_threshold``)."""
     ckpt = read_checkpoint(src)
     keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "projection")}
+    keep["conf"] = {**(ckpt.get("conf") or {}), **conf}
     keep["state_dict"] = {k: v.clone() for k, v in ckpt["state_dict"].items()}
     with atomic_path(dst) as tmp:
         torch.save(keep, str(tmp))
@@ -241,14 +243,20 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
 
     check_config(cfg)
     rank, world = _dist_info()
-    images = training_images(cfg.images, cfg.crop, Path(cfg.out).parent / ".distill-frames", cfg.synth_frames)
-    if not images:
-        raise BadInput("no training images found")
     device = resolve_device(cfg.device)
+    frames_dir = Path(cfg.out).parent / ".distill-frames"
+    if rank == 0:  # the first process renders any synthetic frames, the others then read them
+        images = training_images(cfg.images, cfg.crop, frames_dir, cfg.synth_frames)
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if world > 1:
+        torch.distributed.barrier()
+    if rank > 0:
+        images = training_images(cfg.images, cfg.crop, frames_dir, cfg.synth_frames)
+    if not images:
+        raise BadInput("no training images found")
     torch.manual_seed(cfg.seed)
     teacher = Teacher(cfg.teacher, cfg.teacher_weights, device)
     student = build_student(cfg.student, cfg.descriptor_dim)
