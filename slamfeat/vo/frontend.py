@@ -108,6 +108,7 @@ class VisualOdometry:
         self.lost_frames = 0
         self.reinitialisations = 0
         self.timings = {"extract": 0.0, "track": 0.0, "bundle": 0.0}
+        self.failures: list[str] = []  # geometry errors caught on a frame (it was counted lost)
 
     # ----------------------------------------------------------------- frames in, results out
     def process(self, timestamp: float, image: np.ndarray, index: int) -> list[FrameResult]:
@@ -119,10 +120,11 @@ class VisualOdometry:
                       keypoints, image)
         t1 = time.perf_counter()
         self.timings["extract"] += t1 - t0
-        if self.state == "tracking":
-            out = [self._track(frame)]
-        else:
-            out = self._recover(frame)
+        try:
+            out = [self._track(frame)] if self.state == "tracking" else self._recover(frame)
+        except (cv2.error, np.linalg.LinAlgError) as e:  # degenerate geometry: this frame is lost
+            self.failures.append(f"frame {index}: {type(e).__name__}: {str(e).strip().splitlines()[-1][:200]}")
+            out = self._give_up(frame)
         self.timings["track"] += time.perf_counter() - t1
         return out
 
@@ -131,6 +133,18 @@ class VisualOdometry:
         out = [FrameResult(f.index, f.timestamp, "lost", frame=f) for f in self.pending]
         self.lost_frames += len(self.pending)
         self.pending = []
+        return out
+
+    def _give_up(self, frame: Frame) -> list[FrameResult]:
+        """Count ``frame`` (and frames waiting for an initialisation) lost and start looking again."""
+        out = [FrameResult(f.index, f.timestamp, "lost", frame=f) for f in self.pending if f.index != frame.index]
+        out.append(FrameResult(frame.index, frame.timestamp, "lost", frame=frame))
+        self.lost_frames += len(out)
+        self.pending, self.init_reference = [], None
+        if self.map.keyframes:
+            self.state, self.lost_run, self.velocity = "lost", max(self.lost_run, 1), np.eye(4)
+        else:
+            self.state = "initialising"
         return out
 
     def _undistort(self, kp: np.ndarray) -> np.ndarray:
@@ -265,8 +279,12 @@ class VisualOdometry:
         fixed = np.zeros(len(window), bool)
         fixed[: 2 if len(window) > 2 else 1] = True
         poses = np.stack([kf.T_cam_world for kf in window])
-        result = bundle_adjust(poses, fixed, self.map.xyz[ids], obs_kf, local, obs_xy, self.K,
-                               self.cfg.ba_gate_px, self.cfg.ba_iterations)
+        try:
+            result = bundle_adjust(poses, fixed, self.map.xyz[ids], obs_kf, local, obs_xy, self.K,
+                                   self.cfg.ba_gate_px, self.cfg.ba_iterations)
+        except ValueError as e:  # a non-finite start: keep the map as it is
+            self.failures.append(f"bundle adjustment skipped: {e}")
+            return
         for kf, T in zip(window, result.poses):
             kf.T_cam_world = T
         self.map.xyz[ids] = result.points
@@ -370,7 +388,7 @@ class VisualOdometry:
         return self.map.xyz[ids[has]], frame.keypoints[pairs[has, 1]]
 
     def summary(self) -> dict:
-        return {"keyframes": len(self.map.keyframes), "lost_frames": self.lost_frames,
+        return {"keyframes": len(self.map.keyframes), "lost_frames": self.lost_frames, "failures": self.failures,
                 "reinitialisations": self.reinitialisations, "map_points": int(self.map.alive.sum()),
                 "config": asdict(self.cfg)}
 

@@ -84,6 +84,7 @@ def run_vo(source: FrameSource, extractor: Extractor, camera: Camera, out_dir: s
         "fps_wall": frames / wall if wall > 0 else 0.0,
         "ms_per_frame": {k: 1000 * v / max(frames, 1) for k, v in vo.timings.items()},
         "image_size": list(source.image_size),
+        **({"failures": vo.failures[:20]} if vo.failures else {}),
         "intrinsics": camera.describe(),
     }
     aligned, errors = None, None

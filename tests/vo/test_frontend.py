@@ -68,3 +68,15 @@ def test_video_and_folder_give_the_same_trajectory(vo_frames, vo_extractor, tmp_
     t1, p1, _ = _poses(from_video)
     assert len(t0) >= 12 and np.allclose(t0, t1)
     assert np.allclose(p0, p1, atol=1e-6)
+
+
+def test_frames_without_structure_are_lost_not_fatal(vo_extractor):
+    from slamfeat.vo.sources import FrameSource
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (240, 320, 3), dtype=np.uint8) for _ in range(5)] + \
+             [np.full((240, 320, 3), 90, np.uint8) for _ in range(3)]
+    source = FrameSource("noise", "folder", (320, 240), len(images), lambda: ((i / 30, im) for i, im in enumerate(images)))
+    vo, results = _run(source, vo_extractor, fov=90.0)
+    assert len(results) == len(images)
+    assert all(r.T_world_cam is None for r in results)
