@@ -300,13 +300,15 @@ def read_recording(root: str | os.PathLike, fov_deg: float | None = None) -> Air
     fov_settings, cam_in_body = _camera_from_settings(settings)
     fov = float(fov_deg if fov_deg is not None else fov_settings if fov_settings is not None else 90.0)
     lines = rec.read_text(errors="replace").splitlines()
-    start = 1 if lines and lines[0].split("\t")[0].strip() == "VehicleName" else 0
+    has_header = bool(lines) and lines[0].split()[0:1] == ["VehicleName"]
+    columns = _columns(lines[0].split(), rec) if has_header else _columns(HEADER, rec)
+    start = 1 if has_header else 0
     images = root / "images"
     frames = []
     for n, line in enumerate(lines[start:], start + 1):
         if not line.strip():
             continue
-        frames.append(_parse_line(line, f"{rec}:{n}", images, cam_in_body))
+        frames.append(_parse_line(line, f"{rec}:{n}", images, cam_in_body, columns))
     if not frames:
         raise BadInput(f"{rec}: no frames")
     for f in frames:
@@ -320,20 +322,32 @@ def read_recording(root: str | os.PathLike, fov_deg: float | None = None) -> Air
     return AirSimRecording(root, frames, intrinsics_from_fov(size[0], size[1], fov), size)
 
 
-def _parse_line(line: str, where: str, images: Path, cam_in_body: np.ndarray | None) -> AirSimFrame:
+def _columns(header: list[str], rec: Path) -> list[int]:
+    """Indices of TimeStamp, POS_X, POS_Y, POS_Z, Q_W, Q_X, Q_Y, Q_Z and ImageFile in a header
+    (car recordings add Throttle, Steering, … before ImageFile)."""
+    names = [h.strip() for h in header]
+    missing = [c for c in HEADER[1:] if c not in names]
+    if missing:
+        raise BadInput(f"{rec}:1: header lacks column(s) {', '.join(missing)}")
+    return [names.index(c) for c in HEADER[1:]]
+
+
+def _parse_line(line: str, where: str, images: Path, cam_in_body: np.ndarray | None,
+                columns: list[int]) -> AirSimFrame:
     fields = line.rstrip("\r\n").split("\t")
-    if len(fields) < 10:
+    if len(fields) <= max(columns):
         fields = line.split()
-    if len(fields) < 10:
-        raise BadInput(f"{where}: {len(fields)} fields, expected 10 (vehicle, timestamp, x y z, qw qx qy qz, images)")
+    if len(fields) <= max(columns):
+        raise BadInput(f"{where}: {len(fields)} fields, expected {max(columns) + 1} "
+                       "(vehicle, timestamp, x y z, qw qx qy qz, …, images)")
     try:
-        values = [float(v) for v in fields[1:9]]
+        values = [float(fields[c]) for c in columns[:8]]
     except ValueError:
         raise BadInput(f"{where}: timestamp, position and quaternion must be numbers") from None
     q = np.asarray(values[4:8])
     if not np.all(np.isfinite(values)) or np.linalg.norm(q) < 1e-6:
         raise BadInput(f"{where}: invalid pose")
-    scene, depth, depth_type = _split_images(fields[9], images, where)
+    scene, depth, depth_type = _split_images(fields[columns[8]], images, where)
     return AirSimFrame(values[0] / 1000.0, scene, depth, pose_from_record(values[1:4], q, cam_in_body), depth_type)
 
 
