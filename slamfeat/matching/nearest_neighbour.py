@@ -71,7 +71,8 @@ def _check_inputs(desc0: Tensor, desc1: Tensor, mask0: Tensor | None, mask1: Ten
         if m is not None and tuple(m.shape) != tuple(d.shape[:2]):
             raise BadInput(f"{name}: shape {tuple(m.shape)} does not fit descriptors {tuple(d.shape)}")
     for name, d in (("desc0", desc0), ("desc1", desc1)):
-        if d.is_floating_point() and d.numel() and not bool(torch.isfinite(d).all()):
+        # two reductions, no B×N×D temporary: max and min are NaN or ±inf when any value is
+        if d.is_floating_point() and d.numel() and not bool(torch.isfinite(torch.stack([d.amax(), d.amin()])).all()):
             raise BadInput(f"{name}: descriptors contain NaN or infinite values")
 
 
