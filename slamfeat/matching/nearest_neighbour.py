@@ -16,6 +16,8 @@ rides in the matrix product), and for floats wherever two similarities are not b
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -308,14 +310,50 @@ def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1
     half = (device.type == "cuda" if half is None else bool(half)) and device.type == "cuda" \
         and metric == "cosine" and base == torch.float32
     budget = max_memory_mb if device.type == "cuda" else min(max_memory_mb, _CPU_CHUNK_MB)
+    workers = _cpu_workers(device, batch, n0 * n1 * d)
+    budget /= workers  # the workers' chunks live at the same time
     # pairs per slice: one row of every pair of a slice (with a copy) must fit the budget
     per_pair = n1 * (2 if half else base.itemsize) * 2
-    step = int(max(1, min(batch, budget * 2 ** 20 // per_pair)))
-    out = [_match_slice(desc0[s:s + step], desc1[s:s + step],
-                        None if mask0 is None else mask0[s:s + step], None if mask1 is None else mask1[s:s + step],
-                        metric, mutual, ratio, distance_threshold, budget, half, base)
-           for s in range(0, batch, step)]
+    step = int(max(1, min(-(-batch // workers), budget * 2 ** 20 // per_pair)))
+    slices = [slice(s, s + step) for s in range(0, batch, step)]
+
+    def run(sl: slice) -> tuple[Tensor, Tensor]:
+        return _match_slice(desc0[sl], desc1[sl], None if mask0 is None else mask0[sl],
+                            None if mask1 is None else mask1[sl], metric, mutual, ratio, distance_threshold,
+                            budget, half, base)
+
+    if workers == 1:
+        out = [run(sl) for sl in slices]
+    else:
+        out = _run_in_threads(run, slices, workers)
     return torch.cat([m for m, _ in out]), torch.cat([s for _, s in out])
+
+
+def _cpu_workers(device: torch.device, batch: int, work: int) -> int:
+    """Threads that match slices of the batch side by side on the CPU (1 = torch's own threading).
+
+    Pairs are independent: one single-threaded slice per core runs the product and the many
+    small reductions that follow without a synchronisation barrier after each of them, which is
+    what costs most when the cores are shared with other jobs.
+    """
+    if device.type != "cpu" or batch < 2 or work < 2 ** 22:
+        return 1
+    return max(1, min(torch.get_num_threads(), batch))
+
+
+_THREADS_LOCK = threading.Lock()
+
+
+def _run_in_threads(fn, items: list, workers: int) -> list:
+    """``[fn(x) for x in items]`` on ``workers`` Python threads, torch's ops single-threaded meanwhile."""
+    with _THREADS_LOCK:  # torch's thread count is process-wide: one such section at a time
+        saved = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                return list(pool.map(fn, items))
+        finally:
+            torch.set_num_threads(saved)
 
 
 def _match_slice(desc0, desc1, mask0, mask1, metric, mutual, ratio, distance_threshold, budget, half, base):
