@@ -108,12 +108,13 @@ class VisualOdometry:
         self.lost_frames = 0
         self.reinitialisations = 0
         self.timings = {"extract": 0.0, "track": 0.0, "bundle": 0.0}
+        self.cpu_seconds = 0.0  # processor time of the front end (all threads), load-independent
         self.failures: list[str] = []  # geometry errors caught on a frame (it was counted lost)
 
     # ----------------------------------------------------------------- frames in, results out
     def process(self, timestamp: float, image: np.ndarray, index: int) -> list[FrameResult]:
         """Track one ``H×W×3`` RGB uint8 frame; returns the results finished by it, in order."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         feats = self.extractor.extract(image)
         keypoints = self._undistort(feats.keypoints.detach().cpu().numpy().astype(np.float64))
         frame = Frame(index, float(timestamp), feats.to("cpu") if feats.keypoints.device.type != "cpu" else feats,
@@ -126,6 +127,7 @@ class VisualOdometry:
             self.failures.append(f"frame {index}: {type(e).__name__}: {str(e).strip().splitlines()[-1][:200]}")
             out = self._give_up(frame)
         self.timings["track"] += time.perf_counter() - t1
+        self.cpu_seconds += time.process_time() - c0
         return out
 
     def finish(self) -> list[FrameResult]:

@@ -82,6 +82,8 @@ def run_vo(source: FrameSource, extractor: Extractor, camera: Camera, out_dir: s
         "reinitialisations": vo.reinitialisations,
         "map_points": int(vo.map.alive.sum()),
         "fps_wall": frames / wall if wall > 0 else 0.0,
+        # frames per second of processor time: what the front end costs whatever else the machine runs
+        "fps_cpu": frames / vo.cpu_seconds if vo.cpu_seconds > 0 else 0.0,
         "ms_per_frame": {k: 1000 * v / max(frames, 1) for k, v in vo.timings.items()},
         "image_size": list(source.image_size),
         **({"failures": vo.failures[:20]} if vo.failures else {}),
