@@ -42,8 +42,9 @@ def plot_trajectory(path: str | os.PathLike, estimate: np.ndarray, reference: np
     if len(e):
         ax.plot(e[0, 0], e[0, 1], "go", label="start")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xlabel("first principal axis")
-    ax.set_ylabel("second principal axis")
+    unit = " (m)" if reference is not None else " (map units)"
+    ax.set_xlabel("first principal axis" + unit)
+    ax.set_ylabel("second principal axis" + unit)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     ax.set_title(title, fontsize=9)
