@@ -18,37 +18,40 @@ from .pose_error import pose_error
 MAPPERS = ("incremental", "global")
 
 
+COLMAP_INIT_MAX_ERROR = 4.0  # COLMAP's own bound on the initial pair's two-view error (px)
+
+
 def run_mapper(database: str | os.PathLike, image_dir: str | os.PathLike, mapper: str = "incremental",
-               num_images: int | None = None, seed: int = 0,
-               refine_intrinsics: bool = True, init_max_error: float = 4.0) -> pycolmap.Reconstruction | None:
+               num_images: int | None = None, seed: int = 0, refine_intrinsics: bool = True,
+               init_max_error: float = COLMAP_INIT_MAX_ERROR) -> pycolmap.Reconstruction | None:
     """Map a database with pycolmap's ``incremental_mapping`` or ``global_mapping`` (GLOMAP).
 
     ``refine_intrinsics=False`` keeps the cameras of the database fixed (known calibration): on
     short sequences with a small baseline, refining the focal length can collapse it.
-    ``init_max_error`` (px) bounds the two-view error of the incremental mapper's initial pair.
+    ``init_max_error`` (px) bounds the two-view error of the incremental mapper's initial pair;
+    when no initial pair passes a bound tighter than COLMAP's, its bound is tried next.
 
     Returns:
         the model with the most registered images, None when nothing could be reconstructed.
     """
     with tempfile.TemporaryDirectory(prefix="slamfeat-sparse-") as sparse:
-        if mapper == "incremental":
-            options = pycolmap.IncrementalPipelineOptions(
-                random_seed=seed, min_model_size=3, ba_refine_focal_length=refine_intrinsics,
-                ba_refine_extra_params=refine_intrinsics)
-            options.mapper.init_max_error = init_max_error
-            bar = progress(None, "mapping", total=num_images)
-            try:
-                models = pycolmap.incremental_mapping(database, image_dir, sparse, options=options,
-                                                      next_image_callback=lambda: bar.update(1))
-            finally:
-                bar.close()
-        elif mapper == "global":
+        if mapper == "global":
             options = pycolmap.GlobalPipelineOptions(random_seed=seed, min_model_size=3)
             options.mapper.bundle_adjustment.refine_focal_length = refine_intrinsics
             options.mapper.bundle_adjustment.refine_extra_params = refine_intrinsics
-            models = pycolmap.global_mapping(database, image_dir, sparse, options=options)
-        else:
+            return largest_model(pycolmap.global_mapping(database, image_dir, sparse, options=options))
+        if mapper != "incremental":
             raise ValueError(f"mapper {mapper!r}: expected one of {MAPPERS}")
+        options = pycolmap.IncrementalPipelineOptions(
+            random_seed=seed, min_model_size=3, ba_refine_focal_length=refine_intrinsics,
+            ba_refine_extra_params=refine_intrinsics)
+        for bound in dict.fromkeys([init_max_error, max(init_max_error, COLMAP_INIT_MAX_ERROR)]):
+            options.mapper.init_max_error = bound
+            with progress(None, "mapping", total=num_images) as bar:
+                models = pycolmap.incremental_mapping(database, image_dir, sparse, options=options,
+                                                      next_image_callback=lambda: bar.update(1))
+            if largest_model(models) is not None:
+                break
         return largest_model(models)
 
 
