@@ -204,8 +204,13 @@ def _nearest_pass(prep: _Prepared, dtype: torch.dtype, budget_mb: float, *, seco
                 col_second=col_second)
     rows = _chunk_rows(batch, n0, n1, a.element_size(), budget_mb, 1 if (col_second or col_index) else 0)
     bt = b.transpose(1, 2)
+    # one buffer for every chunk: a fresh allocation of this size costs page faults each time
+    buffer = torch.empty(batch * rows * n1, dtype=dtype, device=a.device)
     for r0 in range(0, n0, rows):
-        out.add(torch.bmm(a[:, r0:r0 + rows], bt), r0)
+        r = min(rows, n0 - r0)
+        sim = buffer[:batch * r * n1].view(batch, r, n1)
+        torch.bmm(a[:, r0:r0 + r], bt, out=sim)
+        out.add(sim, r0)
     return out
 
 
@@ -254,7 +259,7 @@ def _exact_keys(prep: _Prepared, arg: Tensor) -> Tensor:
     """
     dtype = torch.float64 if prep.a.dtype == torch.float64 else torch.float32
     b = torch.gather(prep.b.to(dtype), 1, arg[..., None].expand(-1, -1, prep.b.shape[2]))
-    return (prep.a.to(dtype) * b).sum(-1)
+    return torch.linalg.vecdot(prep.a.to(dtype), b)
 
 
 class _Float32Reduction:
