@@ -241,37 +241,57 @@ def evaluate(root: str | os.PathLike | None, models: Sequence[str | Extractor],
     """
     if not models:
         raise BadInput("no model given")
-    if config.max_keypoints < 1 or config.max_size < 32:
-        raise BadInput("max_keypoints must be ≥ 1 and max_size ≥ 32")
+    if config.max_keypoints < 1:
+        raise BadInput(f"--max-keypoints {config.max_keypoints}: must be at least 1")
+    if config.max_size < 32:
+        raise BadInput(f"--max-size {config.max_size}: must be at least 32 px")
+    device = resolve_device(config.device)
     if root is None:
         from ..synth.hpatches import SynthHPatchesConfig, make_hpatches
 
+        extractors = load_models(models, config, device)  # an unknown model fails before the set is made
         synth = synth or SynthHPatchesConfig(max_size=config.max_size)
         with tempfile.TemporaryDirectory(prefix="slamfeat-hpatches-") as tmp:
             made = make_hpatches(tmp, synth)
-            report = evaluate(tmp, models, config, progress=progress, verify=False)
+            sequences, dataset = _dataset(tmp, config)
+            report = _evaluate(sequences, dataset, extractors, config, device, progress)
         report["dataset"].update(root=None, synthetic=True, synth=made["config"])
         return report
-    device = resolve_device(config.device)
+    sequences, dataset = _dataset(root, config)
+    if verify:
+        verify_images(sequences)
+    return _evaluate(sequences, dataset, load_models(models, config, device), config, device, progress)
+
+
+def load_models(models: Sequence[str | Extractor], config: HPatchesEvalConfig, device) -> dict[str, Extractor]:
+    """Extractors by label: names are loaded with ``config.max_keypoints``, objects kept as given."""
+    out: dict[str, Extractor] = {}
+    for model in models:
+        extractor = model if isinstance(model, Extractor) else load_extractor(
+            model, device=device, max_keypoints=config.max_keypoints)
+        out[_label(model, set(out))] = extractor.to(device).eval()
+    return out
+
+
+def _dataset(root, config: HPatchesEvalConfig) -> tuple[list[HPatchesSequence], dict[str, Any]]:
     everything = load_hpatches(root, exclude_large=False)
     sequences = [s for s in everything if not (config.exclude_large and s.name in LARGE_SEQUENCES)]
     sequences = select_sequences(sequences, config.sequences)
     if not sequences:
         raise BadInput(f"{root}: no sequence left to evaluate")
-    if verify:
-        verify_images(sequences)
-    runs: dict[str, ModelRun] = {}
-    for model in models:
-        extractor = model if isinstance(model, Extractor) else load_extractor(
-            model, device=device, max_keypoints=config.max_keypoints)
-        runs[_label(model, set(runs))] = ModelRun(extractor.to(device).eval())
-    for sequence in (progress(sequences, "eval hpatches") if progress else sequences):
-        evaluate_sequence(sequence, runs, config, device)
     dataset = {"root": str(root), "synthetic": False, "sequences": len(sequences),
                "sequences_i": sum(s.kind == "i" for s in sequences),
                "sequences_v": sum(s.kind == "v" for s in sequences),
                "pairs": 5 * len(sequences), "names": [s.name for s in sequences],
                "excluded_large": sorted({s.name for s in everything} & LARGE_SEQUENCES) if config.exclude_large else []}
+    return sequences, dataset
+
+
+def _evaluate(sequences: list[HPatchesSequence], dataset: dict[str, Any], extractors: dict[str, Extractor],
+              config: HPatchesEvalConfig, device, progress: Callable | None) -> dict[str, Any]:
+    runs = {label: ModelRun(extractor) for label, extractor in extractors.items()}
+    for sequence in (progress(sequences, "eval hpatches") if progress else sequences):
+        evaluate_sequence(sequence, runs, config, device)
     settings = {**asdict(config), "device": str(device), "thresholds": list(config.thresholds),
                 "homography_thresholds": list(config.homography_thresholds)}
     return {"dataset": dataset, "settings": settings,
@@ -333,5 +353,5 @@ def companion_paths(json_path: str | os.PathLike) -> tuple[Path, Path]:
     return p.with_name(p.stem + "_mma.png"), p.with_name(p.stem + "_sequences.csv")
 
 
-__all__ = ["HPatchesEvalConfig", "evaluate", "write_sequence_csv", "plot_mma", "companion_paths", "evaluate_pair", "resize_max", "select_sequences", "summarise",
+__all__ = ["HPatchesEvalConfig", "evaluate", "load_models", "write_sequence_csv", "plot_mma", "companion_paths", "evaluate_pair", "resize_max", "select_sequences", "summarise",
            "THRESHOLDS", "HOMOGRAPHY_THRESHOLDS"]
