@@ -37,12 +37,23 @@ def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size == 0:
         raise BadInput(f"{path}: empty file, not an image")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    image = _decode_quietly(data)
     if image is None:
         raise BadInput(f"{path}: not an image OpenCV can read (corrupt or wrong format)")
     if _is_truncated(path, data):
         raise BadInput(f"{path}: truncated image file")
     return _normalise_layout(image, str(path), grayscale)
+
+
+def _decode_quietly(data: np.ndarray) -> np.ndarray | None:
+    # OpenCV logs its own line for a corrupt file; slamfeat reports the one line that names it
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    finally:
+        logging.setLogLevel(level)
 
 
 def _is_truncated(path: Path, data: np.ndarray) -> bool:
