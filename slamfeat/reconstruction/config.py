@@ -94,4 +94,23 @@ def camera_setup(config: ReconstructionConfig, images: ImageSet) -> CameraSetup:
         K = images.K
         params = f"{K[0, 0]:.6f},{K[1, 1]:.6f},{K[0, 2] + 0.5:.6f},{K[1, 2] + 0.5:.6f}"
         return CameraSetup("PINHOLE", params, True)
+    check_camera(config.camera_model, config.camera_params)
     return CameraSetup(config.camera_model, config.camera_params, config.single_camera)
+
+
+def check_camera(model: str, params: str) -> None:
+    """Raise :class:`BadInput` for an unknown COLMAP camera model or a wrong parameter list."""
+    import pycolmap
+
+    models = [m for m in pycolmap.CameraModelId.__members__ if m != "INVALID"]
+    if model not in models:
+        raise BadInput(f"--camera-model {model}: unknown; COLMAP's models are {', '.join(models)}")
+    if not params:
+        return
+    needed = len(pycolmap.Camera.create_from_model_id(0, pycolmap.CameraModelId.__members__[model], 1.0, 2, 2).params)
+    try:
+        values = [float(v) for v in params.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != needed:
+        raise BadInput(f"--camera-params {params}: {model} takes {needed} comma-separated numbers")

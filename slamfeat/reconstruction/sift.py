@@ -40,7 +40,7 @@ def sift_reconstruct(images: ImageSet, out_dir: str | Path, pairs: Sequence[tupl
     """
     out_dir = Path(out_dir)
     database = out_dir / "database.db"
-    device = pycolmap.Device(config.device)
+    device = pycolmap.Device.cpu if config.device == "cpu" else pycolmap.Device.auto
     times = {}
     reused = database_is_complete(database, images.names, pairs)
     t0 = time.perf_counter()

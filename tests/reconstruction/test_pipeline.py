@@ -106,6 +106,14 @@ def test_unwritable_output_folder_is_bad_input(reconstruction_sequence, tmp_path
     assert_one_line_error(proc, str(blocker / "out"))
 
 
+def test_wrong_camera_parameters_are_bad_input(reconstruction_sequence, tmp_path, capsys):
+    from fixtures.airsim import run_cli_here
+    proc = run_cli_here(capsys, "reconstruct", reconstruction_sequence, "--out", tmp_path / "out", "--model", "sift",
+                        "--camera-model", "PINHOLE", "--camera-params", "100,120,60")
+    assert_one_line_error(proc, "--camera-params 100,120,60", "4")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")
 def test_read_only_output_folder_is_bad_input(reconstruction_sequence, tmp_path, capsys):
     from fixtures.airsim import run_cli_here
