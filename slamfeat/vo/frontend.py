@@ -30,7 +30,7 @@ class VOConfig:
 
     min_init_matches: int = 100  # matches to the initialisation reference before trying
     min_init_points: int = 60  # triangulated points needed to accept an initialisation
-    min_init_parallax_deg: float = 1.0  # median ray angle of those points
+    min_init_parallax_deg: float = 2.0  # median ray angle of those points (1° gives poor first maps)
     max_init_frames: int = 20  # an initialisation reference older than this is replaced
     essential_ransac_px: float = 1.0
     pnp_reprojection_px: float = 3.0
