@@ -169,7 +169,7 @@ class _Pass:
     def add(self, sim: Tensor, r0: int) -> None:
         """Fold in ``sim``: rows ``r0 … r0 + R`` of the ``B×N0×N1`` key matrix."""
         r1 = r0 + sim.shape[1]
-        best, arg = sim.max(dim=2)
+        best, arg = row_maximum(sim)
         self.best[:, r0:r1], self.arg[:, r0:r1] = best, arg
         if self.second is not None and sim.shape[2] >= 2:
             self.second[:, r0:r1] = sim.topk(2, dim=2).values[..., 1]
@@ -187,6 +187,35 @@ class _Pass:
             self.col_second = torch.maximum(torch.maximum(self.col_second, chunk_second),
                                             torch.minimum(self.col_best, cv))
         self.col_best = torch.maximum(self.col_best, cv)
+
+
+_ROW_BLOCKS = 16
+
+
+def row_maximum(sim: Tensor) -> tuple[Tensor, Tensor]:
+    """``sim.max(dim=2)`` of a ``B×R×N`` tensor (values, first index of the maximum), faster on the CPU.
+
+    The CPU's maximum-with-index is about ten times slower than a plain maximum, so the row is cut
+    into 16 blocks: a plain maximum across the blocks (vectorised along the row) leaves N/16
+    values, whose maximum-with-index gives the column within a block; a gather of that column of
+    the 16 blocks gives the block. Rows where either step meets a tie are redone with ``max``
+    (the first index must win).
+    """
+    batch, rows, n = sim.shape
+    if sim.device.type != "cpu" or n % _ROW_BLOCKS or n < 16 * _ROW_BLOCKS:
+        return sim.max(dim=2)
+    width = n // _ROW_BLOCKS
+    blocks = sim.view(batch, rows, _ROW_BLOCKS, width)
+    across = blocks.amax(2)  # B×R×W
+    best, within = across.max(2)
+    column = torch.gather(blocks, 3, within[:, :, None, None].expand(-1, -1, _ROW_BLOCKS, 1))[..., 0]  # B×R×16
+    block = column.argmax(2)
+    arg = block * width + within
+    tie = ((across == best[..., None]).sum(2) > 1) | ((column == best[..., None]).sum(2) > 1)
+    if bool(tie.any()):
+        bi, ri = tie.nonzero(as_tuple=True)
+        arg[bi, ri] = sim[bi, ri].argmax(1)
+    return best, arg
 
 
 def _chunk_rows(batch: int, n0: int, n1: int, elem_bytes: int, budget_mb: float, copies: int) -> int:

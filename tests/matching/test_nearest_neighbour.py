@@ -162,3 +162,15 @@ def test_cuda_half_gives_the_float32_result(metric):
         gpu = match_batch(d0.cuda(), d1.cuda(), m0.cuda(), m1.cuda(), metric=metric, half=True, **mode)
         assert torch.equal(cpu[0], gpu[0].cpu())
         assert torch.allclose(cpu[1], gpu[1].cpu(), atol=1e-5)
+
+
+def test_row_maximum_is_max_with_first_index():
+    g = torch.Generator().manual_seed(0)
+    sim = torch.randn(3, 20, 512, generator=g)
+    sim[0, :, 7] = sim[0, :, 300] = 9.0  # ties in different blocks
+    sim[1, :, 40] = sim[1, :, 40 + 32] = 9.0  # ties in the same column of two blocks
+    sim[2, 5] = 1.0  # a constant row
+    values, index = nn_module.row_maximum(sim)
+    expected = sim.max(dim=2)
+    assert torch.equal(values, expected.values) and torch.equal(index, expected.indices)
+    assert (index[0] == 7).all() and (index[1] == 40).all() and index[2, 5] == 0

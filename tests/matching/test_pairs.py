@@ -47,3 +47,13 @@ def test_binary_against_float_is_bad_input():
         match_pair(_features(a), _features((b > 0).float(), binary=True))
     with pytest.raises(BadInput, match="sizes differ"):
         match_pair(_features(a), _features(b[:, :8]))
+
+
+def test_many_keypoints_not_a_multiple_of_sixteen():
+    pairs = []
+    for k, (n0, n1) in enumerate([(300, 270), (260, 301)]):
+        a, b = correlated_pair(n0, n1, 16, k)
+        pairs.append((_features(a), _features(b)))
+    for (f0, f1), (m, _) in zip(pairs, match_many(pairs, ratio=0.9)):
+        ref, _ = brute_force_matches(f0.descriptors.numpy(), f1.descriptors.numpy(), ratio=0.9)
+        assert m.tolist() == ref.tolist()
