@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from ..errors import BadInput
@@ -31,6 +32,11 @@ def add_parser(sub) -> None:
     p.add_argument("--fov", type=float, default=90.0, help="horizontal field of view in degrees (default 90)")
     p.add_argument("--preset", default="default", choices=list(PRESETS),
                    help="default, or hard: faster motion, low-texture surfaces, changing light")
+    p.add_argument("--speed", type=float, default=None, help="metres per frame (default: 0.35, hard 0.9)")
+    p.add_argument("--low-texture", type=float, default=None, metavar="FRACTION",
+                   help="fraction of textures blurred and flattened (default: 0, hard 0.5)")
+    p.add_argument("--light-change", action=argparse.BooleanOptionalAction, default=None,
+                   help="sun and exposure change over the flight (default: off, hard on)")
     p.add_argument("--pairs-out", default=None, metavar="FILE",
                    help="also write frame pairs with intrinsics and relative poses (SuperGlue format)")
     p.set_defaults(func=run)
@@ -42,7 +48,8 @@ def run(args) -> int:
         raise BadInput(f"--fov {args.fov}: expected 1 to 170 degrees")
     t0 = time.perf_counter()
     out = render_sequence(args.out, frames=args.frames, seed=args.seed, size=size, fov_deg=args.fov,
-                          preset=args.preset, pairs_out=args.pairs_out)
+                          preset=args.preset, pairs_out=args.pairs_out, speed=args.speed,
+                          low_texture=args.low_texture, light_change=args.light_change)
     print(f"{args.frames} frames of {size[0]}x{size[1]} ({args.preset}, seed {args.seed}) rendered in "
           f"{time.perf_counter() - t0:.1f} s -> {out}/airsim_rec.txt"
           + (f", pairs -> {args.pairs_out}" if args.pairs_out else ""))

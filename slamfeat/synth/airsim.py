@@ -98,9 +98,20 @@ def airsim_settings(size: tuple[int, int], fov_deg: float) -> dict:
                                       {"CameraName": "0", "ImageType": 1, "PixelsAsFloat": True, "Compress": False}]}}
 
 
-def build_flight(seed: int, frames: int, preset: str = "default") -> tuple[Scene, list[np.ndarray]]:
-    """The town and the body poses of the flight that :func:`render_sequence` renders for a seed."""
-    conf = PRESETS[preset]
+def preset_conf(preset: str = "default", **overrides) -> dict:
+    """A preset's settings with the given ones (not None) replaced."""
+    if preset not in PRESETS:
+        raise BadInput(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
+    conf = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    if not conf["speed"] > 0 or not 0 <= conf["low_texture"] <= 1:
+        raise BadInput(f"speed {conf['speed']} must be positive and low-texture fraction {conf['low_texture']} in [0, 1]")
+    return conf
+
+
+def build_flight(seed: int, frames: int, preset: str = "default", **overrides) -> tuple[Scene, list[np.ndarray]]:
+    """The town and the body poses of the flight that :func:`render_sequence` renders for a seed
+    (``overrides``: ``speed``, ``turn``, ``low_texture`` as in :data:`PRESETS`)."""
+    conf = preset_conf(preset, **overrides)
     rng = np.random.default_rng(seed)
     scene = build_town(rng, low_texture_fraction=conf["low_texture"])
     return scene, flight_path(rng, frames, conf["speed"], conf["turn"])
@@ -108,7 +119,8 @@ def build_flight(seed: int, frames: int, preset: str = "default") -> tuple[Scene
 
 def render_sequence(out_dir: str | os.PathLike, frames: int = 200, seed: int = 0, size: tuple[int, int] = (640, 480),
                     fov_deg: float = 90.0, preset: str = "default", pairs_out: str | os.PathLike | None = None,
-                    pair_gaps: tuple[int, ...] = PAIR_GAPS, pair_stride: int = 5) -> Path:
+                    pair_gaps: tuple[int, ...] = PAIR_GAPS, pair_stride: int = 5, speed: float | None = None,
+                    low_texture: float | None = None, light_change: bool | None = None) -> Path:
     """Render ``frames`` views of a seeded town and write them as an AirSim recording in ``out_dir``.
 
     Args:
@@ -117,20 +129,20 @@ def render_sequence(out_dir: str | os.PathLike, frames: int = 200, seed: int = 0
             texture, the light changing over the flight).
         pairs_out: also write frame pairs at ``pair_gaps`` (every ``pair_stride`` frames) with their
             intrinsics and relative poses in SuperGlue's format, names relative to ``out_dir/images``.
+        speed, low_texture, light_change: override the preset's metres per frame, fraction of
+            low-texture surfaces and changing light.
 
     Returns:
         ``out_dir``. The same seed and options give identical files.
     """
-    if preset not in PRESETS:
-        raise BadInput(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
+    conf = preset_conf(preset, speed=speed, low_texture=low_texture, light_change=light_change)
     if frames < 1:
         raise BadInput(f"--frames {frames}: at least 1")
     w, h = size
     if min(w, h) < 16:
         raise BadInput(f"--size {w}x{h}: at least 16 px a side")
-    conf = PRESETS[preset]
     out = Path(out_dir)
-    scene, bodies = build_flight(seed, frames, preset)
+    scene, bodies = build_flight(seed, frames, preset, speed=speed, low_texture=low_texture)
     K = intrinsics_from_fov(w, h, fov_deg)
     rays = camera_rays(K, size)
     (out / "images").mkdir(parents=True, exist_ok=True)

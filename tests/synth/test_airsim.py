@@ -81,3 +81,9 @@ def test_cli(tmp_path, capsys):
     assert rec.image_size == (64, 48) and rec.K[0, 0] == pytest.approx(32 / np.tan(np.radians(35)))
     assert_one_line_error(run_cli_here(capsys, "synth", "airsim", "--out", tmp_path / "x", "--size", "64by48"), "--size")
     assert_one_line_error(run_cli_here(capsys, "synth", "airsim", "--out", tmp_path / "x", "--frames", "0"), "--frames")
+    assert_one_line_error(run_cli_here(capsys, "synth", "airsim", "--out", tmp_path / "x", "--speed", "-1"), "speed")
+
+
+def test_speed_override(tmp_path):
+    rec = read_recording(render_sequence(tmp_path / "s", frames=2, size=(32, 24), speed=2.0, light_change=True))
+    assert np.linalg.norm(rec.frames[1].T_world_cam[:3, 3] - rec.frames[0].T_world_cam[:3, 3]) == pytest.approx(2.0, rel=0.05)
