@@ -43,7 +43,8 @@ class Scene:
     axis_v: np.ndarray  # T×3
     texture_id: np.ndarray  # T int
     texels_per_m: np.ndarray  # T, the length of axis_u
-    atlas: list[np.ndarray]  # mip levels of the texture atlas, level l: (n·(S/2^l + 2 PAD)) × (S/2^l + 2 PAD) × 3
+    atlas: np.ndarray  # all textures at all mip levels, see :func:`_atlas`
+    level_x: np.ndarray  # MIP_LEVELS, column where each level's tiles start in the atlas
     tile: int  # S, texture side in texels at level 0
 
 
@@ -97,14 +98,23 @@ class _Builder:
         return rc, np.array(o), np.array(u), np.array(v), np.array(t, dtype=np.int64)
 
 
-def _atlas_levels(textures: list[np.ndarray]) -> list[np.ndarray]:
-    levels = []
-    current = textures
-    for _ in range(MIP_LEVELS):
-        padded = [np.pad(t, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="wrap") for t in current]
-        levels.append(np.ascontiguousarray(np.concatenate(padded, axis=0)))
-        current = [cv2.resize(t, (t.shape[1] // 2, t.shape[0] // 2), interpolation=cv2.INTER_AREA) for t in current]
-    return levels
+def _atlas(textures: list[np.ndarray], tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """One image holding every texture at every mip level, and the column of each level.
+
+    Level ``l`` of texture ``t`` is an ``s×s`` tile (``s = tile / 2^l``) with ``PAD`` texels of
+    wrap-around padding, at column ``level_x[l]`` and row ``t·(s + 2 PAD)``; so one remap samples
+    any level of any texture.
+    """
+    sides = [tile >> lvl for lvl in range(MIP_LEVELS)]
+    level_x = np.concatenate([[0], np.cumsum([sd + 2 * PAD for sd in sides])[:-1]]).astype(np.float32)
+    atlas = np.zeros((len(textures) * (tile + 2 * PAD), int(level_x[-1]) + sides[-1] + 2 * PAD, 3), np.uint8)
+    for t, texture in enumerate(textures):
+        current = texture
+        for lvl, side in enumerate(sides):
+            y, x = t * (side + 2 * PAD), int(level_x[lvl])
+            atlas[y:y + side + 2 * PAD, x:x + side + 2 * PAD] = np.pad(current, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="wrap")
+            current = cv2.resize(current, (side // 2, side // 2), interpolation=cv2.INTER_AREA)
+    return atlas, level_x
 
 
 def build_town(rng: np.random.Generator, half_size: float = 140.0, tile: int = 512,
@@ -152,7 +162,7 @@ def build_town(rng: np.random.Generator, half_size: float = 140.0, tile: int = 5
             b.quad([p0[0], p0[1], -hgt], [*(p1 - p0), 0.0], [0, 0, hgt], int(rng.choice(kinds["facade"])), 25.0, rng)
     rc, origin, au, av, tid = b.build()
     return Scene(rc, origin.astype(np.float32), au.astype(np.float32), av.astype(np.float32), tid,
-                 np.linalg.norm(au, axis=1).astype(np.float32), _atlas_levels(textures), tile)
+                 np.linalg.norm(au, axis=1).astype(np.float32), *_atlas(textures, tile), tile)
 
 
 def camera_rays(K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -179,22 +189,17 @@ def sample_texture(scene: Scene, points: np.ndarray, tri: np.ndarray, footprint_
     u = np.einsum("ij,ij->i", rel, scene.axis_u[tri])
     v = np.einsum("ij,ij->i", rel, scene.axis_v[tri])
     level = np.clip(np.log2(np.maximum(footprint_m * scene.texels_per_m[tri], 1e-6)), 0, MIP_LEVELS - 1)
-    lo = np.floor(level).astype(np.int64)
-    frac = (level - lo).astype(np.float32)
+    lo = np.minimum(np.floor(level).astype(np.int64), MIP_LEVELS - 2)
+    frac = (level - lo).astype(np.float32)[:, None]
     tid = scene.texture_id[tri]
     colour = np.zeros((len(points), 3), np.float32)
-    for lvl in range(MIP_LEVELS):
-        at_lo, at_hi = lo == lvl, lo + 1 == lvl
-        use = at_lo | at_hi
-        if not use.any():
-            continue
-        weight = np.where(at_lo[use], 1 - frac[use], frac[use])
-        s = scene.tile >> lvl
-        scale = 1.0 / 2 ** lvl
-        su = np.mod(u[use] * scale, s) + PAD
-        sv = np.mod(v[use] * scale, s) + PAD + tid[use] * (s + 2 * PAD)
+    for lvl, weight in ((lo, 1 - frac), (lo + 1, frac)):
+        side = (scene.tile >> lvl).astype(np.float32)
+        scale = np.float32(0.5) ** lvl.astype(np.float32)
         # (0, 0) of remap is the centre of the top-left texel: texel centres sit at integer u, v
-        colour[use] += _remap_points(scene.atlas[lvl], su, sv) * weight[:, None]
+        x = np.mod(u * scale, side) + PAD + scene.level_x[lvl]
+        y = np.mod(v * scale, side) + PAD + tid * (side + 2 * PAD)
+        colour += _remap_points(scene.atlas, x, y) * weight
     return colour
 
 
