@@ -46,13 +46,18 @@ def test_hand_checked_poses(tmp_path):
     assert rec.K[0, 0] == pytest.approx(32 / np.tan(np.radians(30)))
 
 
-def test_car_recording_columns(tmp_path):
+def test_car_recording_columns_and_camera_names(tmp_path):
+    # car recordings add columns before ImageFile; camera names may hold underscores
     (tmp_path / "images").mkdir()
-    cv2.imwrite(str(tmp_path / "images" / "img_0_0_5.png"), np.zeros((20, 30, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "images" / "img_front_center_0_5.png"), np.zeros((20, 30, 3), np.uint8))
+    write_pfm(tmp_path / "images" / "img_front_center_1_5.pfm", np.full((20, 30), 7.0, np.float32))
     header = "VehicleName\tTimeStamp\tPOS_X\tPOS_Y\tPOS_Z\tQ_W\tQ_X\tQ_Y\tQ_Z\tThrottle\tSteering\tImageFile\n"
-    (tmp_path / "airsim_rec.txt").write_text(header + "Car1\t5\t1\t2\t3\t1\t0\t0\t0\t0.5\t0.1\timg_0_0_5.png\n")
+    line = "Car1\t5\t1\t2\t3\t1\t0\t0\t0\t0.5\t0.1\timg_front_center_1_5.pfm;img_front_center_0_5.png\n"
+    (tmp_path / "airsim_rec.txt").write_text(header + line)
     rec = read_recording(tmp_path)
-    assert rec.frames[0].image_path.name == "img_0_0_5.png" and np.allclose(rec.frames[0].T_world_cam[:3, 3], [1, 2, 3])
+    assert rec.frames[0].image_path.name == "img_front_center_0_5.png"
+    assert rec.frames[0].depth_path.name == "img_front_center_1_5.pfm" and np.all(rec.read_depth(0) == 7.0)
+    assert np.allclose(rec.frames[0].T_world_cam[:3, 3], [1, 2, 3])
 
 
 def test_reader_agrees_with_renderer(airsim_sequence):
