@@ -14,13 +14,27 @@ import sys
 
 from ..errors import BadInput
 
-COMMANDS = ["models", "extract", "pairs", "match", "synth", "eval", "vo", "reconstruct", "distill",
-            "bench", "export", "demo"]
+# command → one-line help; each command's module is imported only when that command runs, so
+# `slamfeat models` does not pay for open3d or pycolmap
+COMMANDS = {
+    "models": "list every extractor and whether its weights are present",
+    "extract": "extract features of images into an h5 file (hloc layout)",
+    "pairs": "write an image-pair list (exhaustive or sequential:K)",
+    "match": "match the listed pairs of a features file into a matches file",
+    "synth": "make synthetic datasets (HPatches, AirSim formats)",
+    "eval": "evaluate extractors (HPatches, AirSim, relative pose on pairs)",
+    "vo": "monocular visual odometry on a video, image folder or recording",
+    "reconstruct": "features, matches, COLMAP database and pycolmap mapping",
+    "distill": "train a student from a teacher",
+    "bench": "speed benchmarks beside the reference implementations",
+    "export": "export a student to ONNX or TorchScript",
+    "demo": "visual odometry on the embedded default sequence",
+}
 # groups of sub-commands, each sub-command a module of its own
 GROUPS = {
-    "synth": ("make synthetic datasets", ["synth_hpatches", "synth_airsim"]),
-    "eval": ("evaluate extractors", ["eval_hpatches", "eval_airsim", "eval_pairs"]),
-    "bench": ("speed benchmarks", ["bench_extract", "bench_match"]),
+    "synth": {"hpatches": "synth_hpatches", "airsim": "synth_airsim"},
+    "eval": {"hpatches": "eval_hpatches", "airsim": "eval_airsim", "pairs": "eval_pairs"},
+    "bench": {"extract": "bench_extract", "match": "bench_match"},
 }
 
 
@@ -33,28 +47,46 @@ def _load(module: str):
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _wanted(argv: list[str], choices) -> str | None:
+    """The first word of ``argv`` that names one of ``choices`` (None when there is none)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in choices else None
+    return None
+
+
+def _add_module_parser(sub, module: str, name: str, help_: str, selected: bool) -> None:
+    mod = _load(module) if selected else None
+    if mod is not None:
+        mod.add_parser(sub)
+    elif not selected:
+        sub.add_parser(name, help=help_, add_help=False)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full options of the command that ``argv`` names (all of them when None)."""
     parser = argparse.ArgumentParser(prog="slamfeat", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        if name in GROUPS:
-            help_, modules = GROUPS[name]
-            group = sub.add_parser(name, help=help_, description=help_)
-            gsub = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-            for m in modules:
-                mod = _load(m)
-                if mod is not None:
-                    mod.add_parser(gsub)
-        else:
-            mod = _load(name)
-            if mod is not None:
-                mod.add_parser(sub)
+    chosen = _wanted(argv, COMMANDS) if argv is not None else None
+    for name, help_ in COMMANDS.items():
+        selected = argv is None or name == chosen
+        if name not in GROUPS:
+            _add_module_parser(sub, name, name, help_, selected)
+            continue
+        group = sub.add_parser(name, help=help_, description=help_)
+        if not selected:
+            continue
+        gsub = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+        # the named sub-command only; all of them when none is named (for the group's --help)
+        sub_chosen = _wanted(argv[argv.index(name) + 1:], GROUPS[name]) if argv is not None else None
+        for sub_name, module in GROUPS[name].items():
+            _add_module_parser(gsub, module, sub_name, f"{name} {sub_name}", sub_chosen in (None, sub_name))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         code = args.func(args)
     except BadInput as e:
