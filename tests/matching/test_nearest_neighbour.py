@@ -174,3 +174,27 @@ def test_row_maximum_is_max_with_first_index():
     expected = sim.max(dim=2)
     assert torch.equal(values, expected.values) and torch.equal(index, expected.indices)
     assert (index[0] == 7).all() and (index[1] == 40).all() and index[2, 5] == 0
+
+
+def test_half_precision_decisions_are_redone_in_float32(monkeypatch):
+    """The float16 path (cuda's) run on the CPU: near-ties that float16 decides wrongly are redone."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(2, 150, 128, generator=g), dim=-1)
+    # two close copies of every descriptor: top-2 gaps far below float16's error bound
+    near = [torch.nn.functional.normalize(a + 0.02 * torch.randn(a.shape, generator=g), dim=-1) for _ in range(2)]
+    b = torch.cat(near, 1)
+    modes = [dict(mutual=True, ratio=None, distance_threshold=None),
+             dict(mutual=False, ratio=0.999, distance_threshold=None),
+             dict(mutual=True, ratio=None, distance_threshold=0.0283)]
+
+    def half_matches(mode):
+        return nn_module._match_slice(a, b, None, None, "cosine", mode["mutual"], mode["ratio"],
+                                      mode["distance_threshold"], 64, True, torch.float32)
+
+    for mode in modes:
+        exact = match_batch(a, b, **mode)
+        half = half_matches(mode)
+        assert torch.equal(exact[0], half[0])
+        assert torch.allclose(exact[1], half[1], atol=1e-6)
+    monkeypatch.setattr(nn_module, "_refine_half", lambda *args, **kwargs: None)
+    assert sum(int((match_batch(a, b, **m)[0] != half_matches(m)[0]).sum()) for m in modes) > 0
