@@ -291,15 +291,18 @@ def _exact_keys(prep: _Prepared, arg: Tensor) -> Tensor:
     return torch.linalg.vecdot(prep.a.to(dtype), b)
 
 
-class _Float32Reduction:
-    """Within the block cuBLAS accumulates float16 products in float32 (the error bound assumes it)."""
+class _ExactCudaMatmul:
+    """Within the block cuBLAS computes float32 products in float32 (no TF32: the integer keys of
+    bits must stay exact) and accumulates float16 products in float32 (the error bound assumes it)."""
 
     def __enter__(self):
-        self.saved = torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction
-        torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+        m = torch.backends.cuda.matmul
+        self.saved = (m.allow_tf32, m.allow_fp16_reduced_precision_reduction)
+        m.allow_tf32, m.allow_fp16_reduced_precision_reduction = False, False
 
     def __exit__(self, *exc):
-        torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = self.saved
+        m = torch.backends.cuda.matmul
+        m.allow_tf32, m.allow_fp16_reduced_precision_reduction = self.saved
 
 
 def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1: Tensor | None = None, *,
@@ -393,13 +396,16 @@ def _run_in_threads(fn, items: list, workers: int) -> list:
 def _match_slice(desc0, desc1, mask0, mask1, metric, mutual, ratio, distance_threshold, budget, half, base):
     prep = _prepare(desc0, desc1.to(desc0.device), mask0, mask1, metric, base)
     raw_min = _raw_bound(metric, prep.dim, distance_threshold) if distance_threshold is not None else None
-    if not half:
+    if not half and prep.a.device.type != "cuda":
         p = _nearest_pass(prep, base, budget, second=ratio is not None)
         return _decide(p, prep, mutual, ratio, raw_min)
-    with _Float32Reduction():
-        p = _nearest_pass(prep, torch.float16, budget, second=True, col_index=True, col_second=True)
-        _refine_half(prep, p, ratio, raw_min, budget)
-    return _decide(p, prep, mutual, ratio, raw_min)
+    with _ExactCudaMatmul():
+        if half:
+            p = _nearest_pass(prep, torch.float16, budget, second=True, col_index=True, col_second=True)
+            _refine_half(prep, p, ratio, raw_min, budget)
+        else:  # the column argmax with indices is cheap on the GPU
+            p = _nearest_pass(prep, base, budget, second=ratio is not None, col_index=True)
+        return _decide(p, prep, mutual, ratio, raw_min)
 
 
 def _decide(p: _Pass, prep: _Prepared, mutual: bool, ratio: float | None,

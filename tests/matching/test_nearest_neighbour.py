@@ -198,3 +198,17 @@ def test_half_precision_decisions_are_redone_in_float32(monkeypatch):
         assert torch.allclose(exact[1], half[1], atol=1e-6)
     monkeypatch.setattr(nn_module, "_refine_half", lambda *args, **kwargs: None)
     assert sum(int((match_batch(a, b, **m)[0] != half_matches(m)[0]).sum()) for m in modes) > 0
+
+
+@pytest.mark.parametrize("metric", ["cosine", "hamming"])
+def test_column_argmax_path_equals_column_maximum_path(metric):
+    """cuda's float32 path (column argmax with indices) against the CPU's (column maxima only)."""
+    pairs = _pairs(metric, 24)
+    d0, m0 = pad_descriptors([a for a, _ in pairs])
+    d1, m1 = pad_descriptors([b for _, b in pairs])
+    prep = nn_module._prepare(d0, d1, m0, m1, metric, torch.float32)
+    for mutual, ratio in ((True, None), (True, 0.9), (False, 0.9)):
+        p = nn_module._nearest_pass(prep, torch.float32, 0.01, second=ratio is not None, col_index=True)
+        indexed = nn_module._decide(p, prep, mutual, ratio, None)
+        plain = match_batch(d0, d1, m0, m1, metric=metric, mutual=mutual, ratio=ratio)
+        assert torch.equal(indexed[0], plain[0]) and torch.equal(indexed[1], plain[1])
