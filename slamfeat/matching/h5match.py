@@ -123,7 +123,7 @@ def _start_partial(out: Path, overwrite: bool) -> tuple[Path, set[str]]:
     partial = out.with_name(out.name + ".partial")
     try:
         done = existing_pairs(partial) if partial.is_file() else None
-    except BadInput:  # a partial file cut short mid-write: start again
+    except Exception:  # a partial file cut short mid-write (h5py raises various types): start again
         done = None
     if done is None:
         if partial.exists():

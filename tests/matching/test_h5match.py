@@ -109,3 +109,10 @@ def test_cli_bad_input(feature_file, tmp_path, capsys):
     assert_one_line_error(_cli(capsys, "match", "--features", path, "--pairs", mixed, "--out", out),
                           "binary")
     assert not out.exists()
+
+
+def test_partial_file_cut_short_is_started_again(feature_file, tmp_path):
+    path, pairs_path, _, pairs = feature_file
+    (tmp_path / "m.h5.partial").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 40)  # a write cut short
+    report = match_h5(path, pairs_path, tmp_path / "m.h5")
+    assert report["matched"] == len(pairs) and report["skipped"] == 0
