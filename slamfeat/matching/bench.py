@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..progress import progress
 from .nearest_neighbour import match_batch
 
 
@@ -119,7 +120,7 @@ def run_benchmark(n: int = 2048, dim: int = 128, batch: int = 16, threads: int |
     }
     product = torch.empty(batch, n, n, device=device)
     seconds, cpu_seconds, results = {}, {}, {}
-    for name, fn in contenders.items():
+    for name, fn in progress(contenders.items(), desc="bench match", total=len(contenders)):
         seconds[name], cpu_seconds[name], results[name] = _best_time(fn, repeats)
     mutual_ref = _as_sets(results["slamfeat"])
     smnn_ref = _as_sets(slamfeat_symmetric_ratio())
