@@ -24,7 +24,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from ..errors import BadInput
 from ..extract import extract_to_h5
@@ -32,6 +31,7 @@ from ..features import load_extractor, resolve_device
 from ..features.base import Extractor
 from ..h5 import read_pairs
 from ..io import write_json_atomic, write_text_atomic
+from ..matching import match_h5
 from ..pairs import format_pairs, pairs_from_mode
 from .config import ReconstructionConfig, camera_setup, find_images
 from .database import database_is_complete, database_statistics, write_database
@@ -78,11 +78,9 @@ def reconstruct(images: str | os.PathLike, out_dir: str | os.PathLike,
         reused.append("features")
     times["extract"] = time.perf_counter() - t0
 
-    from ..matching import match_h5  # the matcher module is heavy; load it only when used
-
     t1 = time.perf_counter()
-    matching = match_h5(out / FEATURES, pairs, out / MATCHES, matcher=config.matcher, device=resolve_device(config.device),
-                        features_model=config.model, **config.matcher_conf)
+    matching = match_h5(out / FEATURES, pairs, out / MATCHES, matcher=config.matcher,
+                        device=resolve_device(config.device), features_model=config.model, **config.matcher_conf)
     if matching.get("matched", 1) == 0:
         reused.append("matches")
     times["match"] = time.perf_counter() - t1
@@ -92,7 +90,7 @@ def reconstruct(images: str | os.PathLike, out_dir: str | os.PathLike,
         reused.append("database")
     else:
         write_database(out / DATABASE, image_dir, names, out / FEATURES, out / MATCHES, pairs,
-                                  camera.model, camera.single, camera.params)
+                       camera.model, camera.single, camera.params)
     times["database"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
