@@ -305,6 +305,7 @@ class _ExactCudaMatmul:
         m.allow_tf32, m.allow_fp16_reduced_precision_reduction = self.saved
 
 
+@torch.no_grad()  # matching is not differentiable; descriptors that require grad are fine
 def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1: Tensor | None = None, *,
                 metric: str = "cosine", mutual: bool = True, ratio: float | None = None,
                 distance_threshold: float | None = None, max_memory_mb: float = 256,

@@ -212,3 +212,11 @@ def test_column_argmax_path_equals_column_maximum_path(metric):
         indexed = nn_module._decide(p, prep, mutual, ratio, None)
         plain = match_batch(d0, d1, m0, m1, metric=metric, mutual=mutual, ratio=ratio)
         assert torch.equal(indexed[0], plain[0]) and torch.equal(indexed[1], plain[1])
+
+
+def test_descriptors_that_require_grad():
+    a, b = correlated_pair(300, 280, 16, 4)
+    a.requires_grad_(True)
+    m, s = match_batch(a[None], b[None])
+    ref, _ = brute_force_matches(a.detach().numpy(), b.numpy())
+    assert m[0].tolist() == ref.tolist() and not s.requires_grad
