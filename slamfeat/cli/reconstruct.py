@@ -46,6 +46,8 @@ def run(args) -> int:
     report = reconstruct(args.images_dir, args.out, config)
     rows = [_row(report)] + ([_row(report["sift"])] if "sift" in report else [])
     print_table(rows, ["model", "registered", "points3D", "reproj_px", "track_len", "pos_err_rel", "rot_err_deg", "time_s"])
+    if "outputs" in report:
+        print(f"model -> {report['outputs']['model']} (COLMAP), {report['outputs']['ply']}")
     write_report(args, report)
     return 0
 
