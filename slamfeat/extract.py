@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Sequence
@@ -12,8 +11,8 @@ import h5py
 
 from .errors import BadInput
 from .features.base import Extractor
-from .h5 import write_features_group
-from .io import IMAGE_SUFFIXES, atomic_path, list_images, read_image
+from .h5 import feature_names, start_partial, write_features_group
+from .io import IMAGE_SUFFIXES, list_images, read_image
 from .progress import progress
 
 
@@ -45,33 +44,31 @@ def collect_images(inputs: Sequence[str | os.PathLike]) -> list[tuple[str, Path]
 
 def extract_to_h5(images: Sequence[tuple[str, Path]], extractor: Extractor, out: str | os.PathLike,
                   overwrite: bool = False) -> dict:
-    """Extract every image and write ``out`` atomically; images already in ``out`` are kept unless
-    ``overwrite``. A failure (an unreadable image) leaves an earlier ``out`` as it was.
+    """Extract every image into ``out`` (``features.h5``).
+
+    Results go to ``OUT.partial``, flushed after each image and renamed onto ``out`` at the end:
+    a stopped run resumes where it was, images already in ``out`` are kept unless ``overwrite``,
+    and a failure (an unreadable image) leaves an earlier ``out`` as it was.
 
     Returns:
         ``{"images": n, "extracted": n_new, "keypoints_per_image": mean, "ms_per_image": mean}``.
     """
     out = Path(out)
-    done: set[str] = set()
-    if out.is_file() and not overwrite:
-        try:
-            with h5py.File(out, "r") as f:
-                done = {n for n, _ in images if n in f and "keypoints" in f[n]}
-        except OSError:
-            raise BadInput(f"{out}: exists and is not a readable HDF5 file (use --overwrite)") from None
+    partial, done = start_partial(out, feature_names)
+    if overwrite:
+        done = set()
     todo = [(n, p) for n, p in images if n not in done]
     counts, times = [], []
-    with atomic_path(out) as tmp:
-        if done:
-            shutil.copyfile(out, tmp)
-        with h5py.File(tmp, "a" if done else "w") as f:
-            for name, path in progress(todo, "extract"):
-                image = read_image(path)
-                t0 = time.perf_counter()
-                feats = extractor.extract(image)
-                times.append(time.perf_counter() - t0)
-                counts.append(len(feats))
-                write_features_group(f, name, feats)
+    with h5py.File(partial, "a") as f:
+        for name, path in progress(todo, "extract"):
+            image = read_image(path)
+            t0 = time.perf_counter()
+            feats = extractor.extract(image)
+            times.append(time.perf_counter() - t0)
+            counts.append(len(feats))
+            write_features_group(f, name, feats)
+            f.flush()
+    os.replace(partial, out)
     return {"images": len(images), "extracted": len(todo),
             "keypoints_per_image": sum(counts) / len(counts) if counts else 0.0,
             "ms_per_image": 1000 * sum(times) / len(times) if times else 0.0}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import h5py
 import numpy as np
@@ -106,6 +106,7 @@ def list_feature_names(f: h5py.File) -> list[str]:
 
 
 def feature_names(path: str | os.PathLike) -> list[str]:
+    """Names of the images of a ``features.h5``."""
     with _open(path, "features") as f:
         return list_feature_names(f)
 
@@ -162,3 +163,34 @@ def iter_features(path: str | os.PathLike) -> Iterator[tuple[str, Features]]:
     with _open(path, "features") as f:
         for name in list_feature_names(f):
             yield name, _read_features_group(f[name], name, path)
+
+
+def start_partial(out: str | os.PathLike, keys_of: Callable[[Path], set[str] | list[str]]) -> tuple[Path, set[str]]:
+    """The file ``OUT.partial`` to write into, and the keys it already holds.
+
+    A long job writes its results there and renames it onto ``out`` at the end, so a stopped run
+    resumes from what it had done, and ``out`` itself is never half-written. ``keys_of(path)``
+    lists the keys of a file (raising :class:`BadInput` for a file of the wrong kind). A partial
+    file cut short mid-write is started again from ``out``.
+    """
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    try:
+        done = set(keys_of(partial)) if partial.is_file() else None
+    except Exception:  # h5py raises various types for a file cut short: start again
+        done = None
+    if done is None:
+        if partial.exists():
+            partial.unlink()
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BadInput(f"{out.parent}: cannot create output folder ({e.strerror})") from None
+        if out.is_file():
+            keys_of(out)
+            shutil.copyfile(out, partial)
+            done = set(keys_of(partial))
+        else:
+            h5py.File(partial, "w").close()
+            done = set()
+    return partial, done

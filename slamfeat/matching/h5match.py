@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -25,7 +24,8 @@ import torch
 from ..errors import BadInput
 from ..features import resolve_device
 from ..features.base import Features
-from ..h5 import _read_features_group, existing_pairs, list_feature_names, pair_key, read_pairs, write_matches_group
+from ..h5 import (_read_features_group, existing_pairs, list_feature_names, pair_key, read_pairs, start_partial,
+                  write_matches_group)
 from ..progress import progress
 from .pairs import match_many
 
@@ -118,27 +118,6 @@ def _prefetch(iterator: Iterator, depth: int = 2) -> Iterator:
                 thread.join(0.05)
 
 
-def _start_partial(out: Path, overwrite: bool) -> tuple[Path, set[str]]:
-    """The partial file to write into and the pair keys it already holds."""
-    partial = out.with_name(out.name + ".partial")
-    try:
-        done = existing_pairs(partial) if partial.is_file() else None
-    except Exception:  # a partial file cut short mid-write (h5py raises various types): start again
-        done = None
-    if done is None:
-        if partial.exists():
-            partial.unlink()
-        if out.is_file():
-            existing_pairs(out)  # raises BadInput when it is not a matches file
-            shutil.copyfile(out, partial)
-            done = existing_pairs(partial)
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            h5py.File(partial, "w").close()
-            done = set()
-    return partial, (set() if overwrite else done)
-
-
 def _make_matcher(matcher: str, features_model: str | None, device: torch.device, batch_size: int,
                   options: dict[str, Any]):
     if matcher == "nn":
@@ -194,7 +173,8 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
         raise BadInput(f"{features_path}: not a readable HDF5 features file") from None
     with fin:
         _check_pairs(features_path, fin, pair_list)
-        partial, done = _start_partial(out, overwrite)
+        partial, done = start_partial(out, existing_pairs)
+        done = set() if overwrite else done
         todo = [p for p in pair_list if pair_key(*p) not in done]
         run = _make_matcher(matcher, features_model, dev, batch_size, dict(options))
         reader = _FeatureReader(features_path, fin)
