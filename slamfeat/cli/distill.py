@@ -43,13 +43,20 @@ def add_parser(sub) -> None:
                    help="synthetic AirSim frames added to the default images (0 = none)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--log", default=None, help="JSON-lines log of every loss (default OUT.log.jsonl)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default torch's; 1 is fastest on a busy machine)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import torch
+
     from ..distill.train import distill, parse_losses
+
+    if args.threads:
+        torch.set_num_threads(max(int(args.threads), 1))
 
     cfg = DistillConfig(teacher=args.teacher, student=args.student, out=args.out, images=list(args.images or []),
                         teacher_weights=args.teacher_weights, descriptor_dim=args.descriptor_dim,
