@@ -23,7 +23,16 @@ def teacher():
     return Teacher("aliked-t16")
 
 
-def test_steps_on_tiny_images_lower_every_loss(distill_images, teacher):
+@pytest.fixture
+def one_thread():
+    """Small batches train faster on one thread (no thread hand-offs on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_steps_on_tiny_images_lower_every_loss(distill_images, teacher, one_thread):
     torch.manual_seed(0)
     images = folder_images([distill_images], 16)
     batch = label_pairs(images, teacher, 2, 64, 24, np.random.default_rng(0))
@@ -47,7 +56,7 @@ def test_steps_on_tiny_images_lower_every_loss(distill_images, teacher):
         assert np.mean([h[k] for h in history[-3:]]) < history[0][k], (k, history[0][k], history[-1][k])
 
 
-def test_checkpoint_round_trip_and_resume(distill_images, tmp_path):
+def test_checkpoint_round_trip_and_resume(distill_images, tmp_path, one_thread):
     out = tmp_path / "student.pt"
     cfg = DistillConfig("aliked-t16", "slamfeat-lite", str(out), images=[str(distill_images)], steps=2, batch=2,
                         crop=64, points=16, warmup=1, checkpoint_every=0, descriptor_dim=32)
