@@ -87,7 +87,7 @@ def draw_result(result: FrameResult) -> np.ndarray | None:
     text = f"frame {frame.index}  {result.status}  {len(matches)} matches"
     if result.reference is not None:
         text += f"  (keyframe {result.reference.index})"
-    return draw_matches(image0, frame.image, kp0, kp1, matches, text=text, max_lines=300)
+    return draw_matches(image0, frame.image, kp0, kp1, matches, text=text, max_lines=120)
 
 
 class MatchVideo:
