@@ -58,7 +58,7 @@ def test_blank_stretch_loses_tracking_and_recovers(vo_blank_folder, vo_extractor
 
 
 def test_video_and_folder_give_the_same_trajectory(vo_frames, vo_extractor, tmp_path):
-    frames = vo_frames[:16]
+    frames = vo_frames[:12]
     folder = open_source(write_frame_folder(frames, tmp_path / "frames"), fps=30.0)
     video = open_source(write_lossless_video(frames, tmp_path / "frames.avi", fps=30.0))
     assert video.kind == "video" and folder.kind == "folder" and video.image_size == folder.image_size
@@ -66,7 +66,7 @@ def test_video_and_folder_give_the_same_trajectory(vo_frames, vo_extractor, tmp_
     _, from_video = _run(video, vo_extractor, fov=90.0)
     t0, p0, _ = _poses(from_folder)
     t1, p1, _ = _poses(from_video)
-    assert len(t0) >= 12 and np.allclose(t0, t1)
+    assert len(t0) >= 9 and np.allclose(t0, t1)
     assert np.allclose(p0, p1, atol=1e-6)
 
 
