@@ -21,7 +21,7 @@ import torch
 
 from .errors import BadInput
 from .features.base import Features
-from .io import atomic_path
+from .io import atomic_path, output_dir
 
 
 def pair_key(name0: str, name1: str) -> str:
@@ -182,10 +182,7 @@ def start_partial(out: str | os.PathLike, keys_of: Callable[[Path], set[str] | l
     if done is None:
         if partial.exists():
             partial.unlink()
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise BadInput(f"{out.parent}: cannot create output folder ({e.strerror})") from None
+        output_dir(out.parent)
         if out.is_file():
             keys_of(out)
             shutil.copyfile(out, partial)

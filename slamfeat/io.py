@@ -136,6 +136,22 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return images
 
 
+def output_dir(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` (with its parents) for writing outputs into.
+
+    Raises:
+        BadInput: it cannot be created or is not writable.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInput(f"{folder}: cannot create output folder ({e.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"{folder}: output folder is not writable")
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -143,13 +159,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     A failure leaves any earlier file at ``path`` as it was.
     """
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInput(f"{parent}: cannot create output folder ({e.strerror})") from None
-    if not os.access(parent, os.W_OK):
-        raise BadInput(f"{parent}: output folder is not writable")
+    parent = output_dir(path.parent if str(path.parent) else Path("."))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=parent)
     os.close(fd)
     tmp = Path(tmp)

@@ -30,7 +30,7 @@ from ..extract import extract_to_h5
 from ..features import load_extractor, resolve_device
 from ..features.base import Extractor
 from ..h5 import read_pairs
-from ..io import write_json_atomic, write_text_atomic
+from ..io import output_dir, write_json_atomic, write_text_atomic
 from ..matching import match_h5
 from ..pairs import format_pairs, pairs_from_mode
 from .config import ReconstructionConfig, camera_setup, find_images
@@ -131,12 +131,7 @@ def image_pairs(names: list[str], pairs: str) -> tuple[list[tuple[str, str]], Pa
 def prepare_output(out: Path, config: ReconstructionConfig) -> Path:
     """Create ``out`` and write ``config.json``; drop intermediate files that another
     configuration made (features of another model are an error unless ``overwrite``)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInput(f"{out}: cannot create the output folder ({e.strerror})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise BadInput(f"{out}: output folder is not writable")
+    output_dir(out)
     previous = _read_config(out / CONFIG)
     stale = []
     if config.overwrite:

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..datasets.hpatches import IMAGE_INDICES, write_homography
 from ..errors import BadInput
+from ..io import output_dir
 
 # scikit-image's photographs (no download needed), split between the two kinds
 ILLUMINATION_PHOTOS = ("astronaut", "rocket", "camera", "immunohistochemistry", "coins", "retina",
@@ -187,13 +188,7 @@ def make_hpatches(out: str | os.PathLike, config: SynthHPatchesConfig = SynthHPa
         raise BadInput(f"--sequences {config.sequences}: must be at least 1")
     if config.max_size < 64:
         raise BadInput(f"--max-size {config.max_size}: must be at least 64 px")
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInput(f"{out}: cannot create output folder ({e.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise BadInput(f"{out}: output folder is not writable")
+    out = output_dir(out)
     plan = sequence_plan(config)
     items = progress(plan, "synth hpatches") if progress else plan
     for j, (name, kind, photo) in enumerate(items):
