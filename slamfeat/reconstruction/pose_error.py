@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-from evo.core.geometry import GeometryException, umeyama_alignment
+
+from ..errors import BadInput
+from ..geometry.alignment import umeyama_sim3
 
 
 def rotation_angle_deg(R: np.ndarray) -> np.ndarray:
@@ -65,8 +67,8 @@ def pose_error(estimate: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarra
     gt = np.stack([np.asarray(truth[n], dtype=np.float64) for n in names])
     R_align = rotation_alignment(est[:, :3, :3], gt[:, :3, :3])
     try:
-        R, t, s = umeyama_alignment(est[:, :3, 3].T, gt[:, :3, 3].T, with_scale=True)
-    except GeometryException:  # centres on a line: take the rotation of the orientations
+        R, t, s = umeyama_sim3(est[:, :3, 3], gt[:, :3, 3])
+    except BadInput:  # centres on a line: take the rotation of the orientations
         R = R_align
         s, t = scale_translation(est[:, :3, 3] @ R.T, gt[:, :3, 3])
     if not s > 0:
