@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import BadInput
 from ..geometry.camera import intrinsics_from_fov
 from ..io import IMAGE_SUFFIXES, list_images, read_image
+from ..trajectory import tum_to_pose
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 GUESS_FOCAL_FACTOR = 1.2  # focal length ≈ 1.2 × the longest side, COLMAP's default prior
@@ -220,18 +221,13 @@ def _tum(path: Path) -> FrameSource:
     camera = _tum_camera(path, size)
     gt = None
     if (path / "groundtruth.txt").is_file():
-        from scipy.spatial.transform import Rotation
-
         g = _read_tum_list(path / "groundtruth.txt", 8)
         try:
             a = np.array([[float(v) for v in r[:8]] for r in g], np.float64)
         except ValueError:
             raise BadInput(f"{path / 'groundtruth.txt'}: values must be numbers") from None
         if len(a):
-            poses = np.tile(np.eye(4), (len(a), 1, 1))
-            poses[:, :3, :3] = Rotation.from_quat(a[:, 4:8]).as_matrix()
-            poses[:, :3, 3] = a[:, 1:4]
-            gt = (a[:, 0], poses)
+            gt = (a[:, 0], np.stack([tum_to_pose(row[1:8]) for row in a]))
     return FrameSource(str(path), "tum", size, len(images), _image_reader(images, times), camera, gt)
 
 
