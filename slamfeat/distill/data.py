@@ -130,8 +130,9 @@ class Pair:
     H: np.ndarray
 
 
-def make_pair(image: np.ndarray, size: int, rng: np.random.Generator) -> Pair:
-    """A training pair from one RGB uint8 image: a random crop (random scale) and its warp."""
+def make_pair(image: np.ndarray, size: int, rng: np.random.Generator, max_angle: float = 30.0) -> Pair:
+    """A training pair from one RGB uint8 image: a random crop (random scale) and its warp, rotated
+    by at most ``max_angle`` degrees."""
     h, w = image.shape[:2]
     s = min(h, w)
     side = rng.uniform(min(size, s) * 0.9, min(s, size * 2.0))  # crop side in the source image
@@ -139,7 +140,7 @@ def make_pair(image: np.ndarray, size: int, rng: np.random.Generator) -> Pair:
     x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
     k = (size - 1) / max(side - 1, 1)
     crop = np.array([[k, 0, -x0 * k], [0, k, -y0 * k], [0, 0, 1]])  # source → A
-    H = random_homography(size, rng)
+    H = random_homography(size, rng, max_angle=max_angle)
     src = image.astype(np.float32) / 255.0
     a = cv2.warpPerspective(src, crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     b = cv2.warpPerspective(src, H @ crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)

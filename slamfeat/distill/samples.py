@@ -42,13 +42,13 @@ def _to_uint8(x: np.ndarray) -> torch.Tensor:
 
 
 def label_pairs(images: list[np.ndarray], teacher: Teacher, count: int, size: int, points: int,
-                rng: np.random.Generator, border: int = 8) -> list[Sample]:
+                rng: np.random.Generator, border: int = 8, max_angle: float = 30.0) -> list[Sample]:
     """Make ``count`` pairs from random images and run the teacher on them.
 
     ``points`` correspondences per pair: the teacher's strongest peaks in A whose warp lands at
-    least ``border`` px inside B.
+    least ``border`` px inside B. Warps rotate by at most ``max_angle`` degrees.
     """
-    pairs = [make_pair(images[int(rng.integers(len(images)))], size, rng) for _ in range(count)]
+    pairs = [make_pair(images[int(rng.integers(len(images)))], size, rng, max_angle) for _ in range(count)]
     a = torch.stack([_to_uint8(p.image_a) for p in pairs])
     b = torch.stack([_to_uint8(p.image_b) for p in pairs])
     batch = torch.cat([a, b]).float().div(255).to(teacher.device)

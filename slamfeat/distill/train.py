@@ -52,6 +52,7 @@ class DistillConfig:
     points: int = 96  # correspondences per pair
     fresh: int = 2  # pairs labelled by the teacher per step (the rest come from the cache)
     cache: int = 1500
+    max_rotation: float = 30.0  # degrees, of the random warps
     lr: float = 2e-3
     warmup: int = 100
     temperature: float = 2.0
@@ -104,6 +105,8 @@ def check_config(cfg: DistillConfig) -> None:
     for name, v in (("--steps", cfg.steps), ("--batch", cfg.batch), ("--points", cfg.points)):
         if v < 1:
             raise BadInput(f"{name} {v}: must be at least 1")
+    if not 0 <= cfg.max_rotation <= 180:
+        raise BadInput(f"--max-rotation {cfg.max_rotation:g}: must be between 0 and 180 degrees")
     if cfg.projection not in ("linear", "none"):
         raise BadInput(f"--projection {cfg.projection}: choose linear or none")
     student = build_student(cfg.student, cfg.descriptor_dim)
@@ -230,7 +233,11 @@ def _resume(cfg: DistillConfig, student: SlamfeatStudent, model: DistillModel,
             optimizer.load_state_dict(ckpt["optimizer"])
     except (RuntimeError, ValueError, KeyError) as e:
         raise BadInput(f"{path}: training state does not fit this run ({type(e).__name__})") from None
-    return int(ckpt.get("step", 0))
+    done = int(ckpt.get("step", 0))
+    if done > cfg.steps:
+        raise BadInput(f"{path}: already trained for {done} steps, more than --steps {cfg.steps}; "
+                       f"give --steps above {done} to train on")
+    return done
 
 
 def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
@@ -282,7 +289,8 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
             rng = np.random.default_rng([cfg.seed, rank, step])
             fresh = max(cfg.fresh, cfg.batch - len(cache)) if cfg.cache > 0 else cfg.batch
             fresh = min(fresh, cfg.batch)
-            new = label_pairs(images, teacher, fresh, cfg.crop, cfg.points, rng)
+            new = label_pairs(images, teacher, fresh, cfg.crop, cfg.points, rng,
+                              max_angle=cfg.max_rotation)
             batch = new + cache.draw(cfg.batch - fresh, rng)
             cache.add(new)
             imgs = torch.cat([torch.stack([s.image_a for s in batch]), torch.stack([s.image_b for s in batch])])
@@ -300,7 +308,8 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
             losses = {k: float(v.detach()) for k, v in parts.items()}
             losses["total"] = float(total.detach())
             if rank == 0:
-                log.write(json.dumps({"step": step + 1, "lr": learning_rate(step, cfg), **losses}) + "\n")
+                log.write(json.dumps({"step": step + 1, "t": round(time.time() - t0, 3), "lr": learning_rate(step, cfg),
+                                      **losses}) + "\n")
                 log.flush()
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
@@ -309,7 +318,7 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
                     last_save = time.time()
             if on_step is not None:
                 on_step(step + 1, losses)
-        if rank == 0:
+        if rank == 0 and start < cfg.steps:  # a finished run resumed again is left as it was
             save_checkpoint(cfg.out, student, model, optimizer, cfg.steps, cfg, conf)
     finally:
         if log is not None:

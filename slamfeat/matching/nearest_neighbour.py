@@ -171,10 +171,14 @@ class _Pass:
         r1 = r0 + sim.shape[1]
         best, arg = row_maximum(sim)
         self.best[:, r0:r1], self.arg[:, r0:r1] = best, arg
+        # the GPU's topk is slow; a masked maximum gives the same second value (the CPU's topk,
+        # in cache, beats the copy that the mask costs)
+        masked = sim.device.type != "cpu" or self.col_arg is not None
         if self.second is not None and sim.shape[2] >= 2:
-            self.second[:, r0:r1] = sim.topk(2, dim=2).values[..., 1]
+            self.second[:, r0:r1] = second_maximum(sim, arg, 2) if masked else sim.topk(2, dim=2).values[..., 1]
         if not self.columns:
             return
+        ci = None
         if self.col_arg is not None:
             cv, ci = sim.max(dim=1)
             cv = cv.to(self.col_best.dtype)
@@ -183,10 +187,23 @@ class _Pass:
         else:
             cv = sim.amax(dim=1).to(self.col_best.dtype)
         if self.col_second is not None:
-            chunk_second = sim.topk(2, dim=1).values[:, 1].to(cv.dtype) if sim.shape[1] >= 2 else torch.full_like(cv, -math.inf)
+            if sim.shape[1] < 2:
+                chunk_second = torch.full_like(cv, -math.inf)
+            elif ci is not None:
+                chunk_second = second_maximum(sim, ci, 1).to(cv.dtype)
+            else:
+                chunk_second = sim.topk(2, dim=1).values[:, 1].to(cv.dtype)
             self.col_second = torch.maximum(torch.maximum(self.col_second, chunk_second),
                                             torch.minimum(self.col_best, cv))
         self.col_best = torch.maximum(self.col_best, cv)
+
+
+def second_maximum(sim: Tensor, arg: Tensor, dim: int) -> Tensor:
+    """``sim.topk(2, dim).values`` 's second value, given ``arg``, the index of a maximum along
+    ``dim`` (``dim`` 1 or 2 of a 3-D tensor): the maximum with that one entry masked out, so a
+    tied maximum is also the second value."""
+    index = torch.arange(sim.shape[dim], device=sim.device).view([1, -1, 1] if dim == 1 else [1, 1, -1])
+    return sim.masked_fill(index == arg.unsqueeze(dim), -math.inf).amax(dim)
 
 
 _ROW_BLOCKS = 16

@@ -14,6 +14,7 @@ from slamfeat.distill.data import folder_images
 from slamfeat.distill.samples import label_pairs
 from slamfeat.distill.teachers import Teacher
 from slamfeat.distill.train import DistillConfig, DistillModel, distill, parse_losses
+from slamfeat.errors import BadInput
 from slamfeat.features import load_extractor
 from slamfeat.features.student import build_student, load_student
 
@@ -81,6 +82,14 @@ def test_checkpoint_round_trip_and_resume(distill_images, tmp_path, one_thread):
     assert torch.load(out, weights_only=True)["step"] == 3
     steps = [json.loads(l).get("step") for l in open(str(out) + ".log.jsonl")]
     assert [s for s in steps if s is not None] == [1, 2, 3]
+
+    before = out.read_bytes()
+    assert distill(cfg)["start_step"] == 3  # finished: resuming again trains nothing, rewrites nothing
+    assert out.read_bytes() == before
+    cfg.steps = 2
+    with pytest.raises(BadInput, match="already trained for 3 steps"):
+        distill(cfg)
+    assert out.read_bytes() == before
 
 
 def test_torchrun_two_processes_train_two_steps(distill_images, tmp_path):

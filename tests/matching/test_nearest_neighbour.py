@@ -176,6 +176,20 @@ def test_row_maximum_is_max_with_first_index():
     assert (index[0] == 7).all() and (index[1] == 40).all() and index[2, 5] == 0
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_second_maximum_equals_topk_second_value(dtype):
+    """The masked maximum used on the GPU instead of topk(2), ties included."""
+    g = torch.Generator().manual_seed(3)
+    sim = torch.randn(3, 40, 70, generator=g).to(dtype)
+    sim[0, 3, 5] = sim[0, 3, 60] = 9.0  # a tied row maximum
+    sim[1, 7, :] = sim[1, 30, :] = 9.0  # tied column maxima
+    for dim in (1, 2):
+        arg = sim.max(dim=dim).indices
+        expected = sim.topk(2, dim=dim).values.select(dim, 1)
+        assert torch.equal(nn_module.second_maximum(sim, arg, dim), expected)
+    assert nn_module.second_maximum(sim, sim.max(dim=2).indices, 2)[0, 3] == 9.0
+
+
 def test_half_precision_decisions_are_redone_in_float32(monkeypatch):
     """The float16 path (cuda's) run on the CPU: near-ties that float16 decides wrongly are redone."""
     g = torch.Generator().manual_seed(0)
