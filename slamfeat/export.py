@@ -86,6 +86,24 @@ def export_student(student: SlamfeatStudent, fmt: str, out: str | os.PathLike,
     return out
 
 
+def ship_student(model: str, out: str | os.PathLike, weights: str | os.PathLike | None = None, **conf) -> Path:
+    """Write a student checkpoint as it ships: the network and its extractor options (``conf``
+    overrides those saved, e.g. ``detection_threshold``), without the training state.
+
+    Raises:
+        BadInput: the model is not a student, or its checkpoint is missing or corrupt.
+    """
+    from .distill.train import ship_checkpoint
+    from .features import REGISTRY
+    from .features.weights import PACKAGE_WEIGHTS
+
+    load_student_for_export(model if weights is None else str(weights), **conf)  # a bad source fails here
+    src = Path(weights) if weights is not None else \
+        PACKAGE_WEIGHTS / f"{model}.pt" if model in REGISTRY else Path(model)
+    ship_checkpoint(src, out, **conf)
+    return Path(out)
+
+
 def onnx_session(path: str | os.PathLike, threads: int | None = None):
     """An ONNX Runtime CPU session (``onnxruntime`` must be installed)."""
     import onnxruntime as ort

@@ -1,11 +1,13 @@
-"""Exported students (ONNX, TorchScript) give the PyTorch model's keypoints and descriptors."""
+"""Exported students (ONNX, TorchScript, slim checkpoint) give the PyTorch model's keypoints and descriptors."""
 
 import numpy as np
 import pytest
 import torch
 
 from fixtures.core import run_cli, small_image
+from slamfeat.distill.train import DistillConfig, distill
 from slamfeat.export import export_student, load_student_for_export
+from slamfeat.features import load_extractor
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +38,21 @@ def test_torchscript_through_the_command_line(student_and_image, tmp_path):
     kp, scores, desc = torch.jit.load(str(out))(student.preprocess(image)[0])
     ref = student.extract(image)
     assert torch.allclose(kp, ref.keypoints, atol=1e-4) and torch.allclose(desc, ref.descriptors, atol=1e-5)
+
+
+def test_checkpoint_export_drops_training_state_and_keeps_the_options(distill_images, tmp_path):
+    trained = tmp_path / "trained.pt"
+    distill(DistillConfig("aliked-t16", "slamfeat-lite", str(trained), images=[str(distill_images)], steps=1, batch=1,
+                          crop=64, points=8, warmup=1, checkpoint_every=0))
+    assert torch.load(trained, weights_only=True)["optimizer"]["state"]
+    out = tmp_path / "shipped.pt"
+    run_cli("export", "--model", str(trained), "--format", "checkpoint", "--out", out,
+            "--detection-threshold", "0.3", check_rc=0)
+    ckpt = torch.load(out, weights_only=True)
+    assert "optimizer" not in ckpt and ckpt["conf"]["detection_threshold"] == 0.3 and ckpt["step"] == 1
+    image = torch.from_numpy(small_image("coffee", (128, 96))).permute(2, 0, 1)[None].float() / 255
+    shipped, ref = load_extractor(str(out)), load_extractor(str(trained), detection_threshold=0.3)
+    a, b = shipped.extract(image), ref.extract(image)
+    assert torch.equal(a.keypoints, b.keypoints) and torch.equal(a.descriptors, b.descriptors)
+    bad = run_cli("export", "--model", "sift", "--format", "checkpoint", "--out", tmp_path / "x.pt")
+    assert bad.returncode == 2 and not (tmp_path / "x.pt").exists()

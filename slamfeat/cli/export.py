@@ -1,4 +1,4 @@
-"""``slamfeat export``: a student as an ONNX or TorchScript file."""
+"""``slamfeat export``: a student as an ONNX or TorchScript file, or as a slim checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ def add_parser(sub) -> None:
                                    "one fixed image size. Input: 1×C×H×W float image in [0, 1] (C = 1, gray); "
                                    "outputs: keypoints N×2, scores N, descriptors N×D.")
     add_model_args(p)
-    p.add_argument("--format", required=True, choices=["onnx", "torchscript"], help="file format")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript", "checkpoint"],
+                   help="file format; checkpoint: a student .pt without training state, with the extractor "
+                        "options given here (e.g. --detection-threshold) saved as its defaults")
     p.add_argument("--out", required=True, help="file to write (.onnx or .pt)")
     p.add_argument("--resolution", type=int, nargs=2, default=[480, 640], metavar=("H", "W"),
                    help="image size the exported model takes (default 480 640)")
@@ -20,8 +22,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..export import export_student, load_student_for_export
+    from ..export import export_student, load_student_for_export, ship_student
 
+    if args.format == "checkpoint":
+        path = ship_student(args.model, args.out, args.weights, **model_conf(args))
+        print(f"{args.model} -> {path} (checkpoint, {path.stat().st_size / 1e6:.2f} MB)")
+        write_report(args, {"model": str(args.model), "format": "checkpoint", "out": str(path),
+                            "conf": model_conf(args), "bytes": path.stat().st_size})
+        return 0
     student = load_student_for_export(args.model, **model_conf(args))
     path = export_student(student, args.format, args.out, tuple(args.resolution))
     report = {"model": str(args.model), "format": args.format, "out": str(path), "resolution": list(args.resolution),
