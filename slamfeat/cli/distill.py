@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", type=int, default=d.cache, help=f"labelled pairs kept for reuse (default {d.cache})")
     p.add_argument("--max-rotation", type=float, default=d.max_rotation,
                    help=f"largest in-plane rotation of the random warps, degrees (default {d.max_rotation:g})")
+    p.add_argument("--no-prefetch", dest="prefetch", action="store_false",
+                   help="make each step's pairs in the training thread (default: the next step's are made in a "
+                        "thread while this one trains)")
     p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
     p.add_argument("--warmup", type=int, default=d.warmup, help=f"warm-up steps (default {d.warmup})")
     p.add_argument("--temperature", type=float, default=d.temperature, help="det-kl softening temperature")
@@ -63,8 +66,8 @@ def run(args) -> int:
     cfg = DistillConfig(teacher=args.teacher, student=args.student, out=args.out, images=list(args.images or []),
                         teacher_weights=args.teacher_weights, descriptor_dim=args.descriptor_dim,
                         losses=parse_losses(args.losses), steps=args.steps, batch=args.batch, crop=args.crop,
-                        points=args.points, max_rotation=args.max_rotation, fresh=args.fresh, cache=args.cache,
-                        lr=args.lr, warmup=args.warmup, temperature=args.temperature, margin=args.margin,
+                        points=args.points, max_rotation=args.max_rotation, prefetch=args.prefetch, fresh=args.fresh,
+                        cache=args.cache, lr=args.lr, warmup=args.warmup, temperature=args.temperature, margin=args.margin,
                         desdis_regulariser=args.desdis_regulariser, projection=args.projection,
                         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
                         resume=args.resume, synth_frames=args.synth_frames, log=args.log)

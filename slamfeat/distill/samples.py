@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import make_pair, warp_points
+from .data import Pair, make_pair, warp_points
 from .teachers import Teacher, top_peaks
 
 
@@ -41,14 +41,18 @@ def _to_uint8(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.round(x * 255).astype(np.uint8)).permute(2, 0, 1).contiguous()
 
 
-def label_pairs(images: list[np.ndarray], teacher: Teacher, count: int, size: int, points: int,
-                rng: np.random.Generator, border: int = 8, max_angle: float = 30.0) -> list[Sample]:
-    """Make ``count`` pairs from random images and run the teacher on them.
+def make_pairs(images: list[np.ndarray], count: int, size: int, rng: np.random.Generator,
+               max_angle: float = 30.0) -> list[Pair]:
+    """``count`` pairs from random images (the CPU part of a step, which can run ahead in a thread)."""
+    return [make_pair(images[int(rng.integers(len(images)))], size, rng, max_angle) for _ in range(count)]
 
-    ``points`` correspondences per pair: the teacher's strongest peaks in A whose warp lands at
-    least ``border`` px inside B. Warps rotate by at most ``max_angle`` degrees.
-    """
-    pairs = [make_pair(images[int(rng.integers(len(images)))], size, rng, max_angle) for _ in range(count)]
+
+def label(pairs: list[Pair], teacher: Teacher, points: int, border: int = 8) -> list[Sample]:
+    """Run the teacher on made pairs: ``points`` correspondences per pair, the teacher's strongest
+    peaks in A whose warp lands at least ``border`` px inside B."""
+    if not pairs:
+        return []
+    count, size = len(pairs), pairs[0].image_a.shape[0]
     a = torch.stack([_to_uint8(p.image_a) for p in pairs])
     b = torch.stack([_to_uint8(p.image_b) for p in pairs])
     batch = torch.cat([a, b]).float().div(255).to(teacher.device)
@@ -65,6 +69,13 @@ def label_pairs(images: list[np.ndarray], teacher: Teacher, count: int, size: in
         samples.append(Sample(a[i], b[i], out.logits[i].cpu().half(), out.logits[count + i].cpu().half(),
                               pa, pb, da, db))
     return samples
+
+
+def label_pairs(images: list[np.ndarray], teacher: Teacher, count: int, size: int, points: int,
+                rng: np.random.Generator, border: int = 8, max_angle: float = 30.0) -> list[Sample]:
+    """Make ``count`` pairs from random images and run the teacher on them (:func:`make_pairs`,
+    then :func:`label`). Warps rotate by at most ``max_angle`` degrees."""
+    return label(make_pairs(images, count, size, rng, max_angle), teacher, points, border)
 
 
 class SampleCache:

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +30,7 @@ from ..features.superpoint import sample_descriptors
 from ..io import atomic_path
 from . import losses as L
 from .data import training_images
-from .samples import Sample, SampleCache, label_pairs
+from .samples import Sample, SampleCache, label, make_pairs
 from .teachers import TEACHERS, Teacher, peak_map
 
 DEFAULT_LOSSES = {"det-kl": 1.0, "absolute": 1.0, "desdis": 1.0}
@@ -53,6 +54,7 @@ class DistillConfig:
     fresh: int = 2  # pairs labelled by the teacher per step (the rest come from the cache)
     cache: int = 1500
     max_rotation: float = 30.0  # degrees, of the random warps
+    prefetch: bool = True  # make the next step's pairs in a thread during this step
     lr: float = 2e-3
     warmup: int = 100
     temperature: float = 2.0
@@ -281,18 +283,28 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
         log = open(log_path, "a")
         log.write(json.dumps({"config": asdict(cfg), "start_step": start, "world_size": world}) + "\n")
     cache = SampleCache(cfg.cache)
+
+    def fresh_count(cached: int) -> int:  # pairs the teacher labels this step
+        return min(max(cfg.fresh, cfg.batch - cached) if cfg.cache > 0 else cfg.batch, cfg.batch)
+
+    def pairs_for(step: int, count: int) -> list:  # its own generator: the same pairs with or without prefetch
+        return make_pairs(images, count, cfg.crop, np.random.default_rng([cfg.seed, rank, step, 1]), cfg.max_rotation)
+
+    pool = ThreadPoolExecutor(1) if cfg.prefetch else None
+    pending = None
     last_save, t0, losses = time.time(), time.time(), {}
     steps = range(start, cfg.steps)
     bar = progress(steps, desc=f"distill {cfg.teacher}→{cfg.student}") if rank == 0 else steps
     try:
         for step in bar:
             rng = np.random.default_rng([cfg.seed, rank, step])
-            fresh = max(cfg.fresh, cfg.batch - len(cache)) if cfg.cache > 0 else cfg.batch
-            fresh = min(fresh, cfg.batch)
-            new = label_pairs(images, teacher, fresh, cfg.crop, cfg.points, rng,
-                              max_angle=cfg.max_rotation)
+            fresh = fresh_count(len(cache))
+            pairs = pending.result() if pending is not None else pairs_for(step, fresh)
+            new = label(pairs, teacher, cfg.points)
             batch = new + cache.draw(cfg.batch - fresh, rng)
             cache.add(new)
+            if pool is not None and step + 1 < cfg.steps:  # the next step's pairs, made meanwhile
+                pending = pool.submit(pairs_for, step + 1, fresh_count(len(cache)))
             imgs = torch.cat([torch.stack([s.image_a for s in batch]), torch.stack([s.image_b for s in batch])])
             imgs = imgs.to(device).float().div(255)
             t_logits = torch.cat([torch.stack([s.logits_a for s in batch]),
@@ -321,6 +333,8 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
         if rank == 0 and start < cfg.steps:  # a finished run resumed again is left as it was
             save_checkpoint(cfg.out, student, model, optimizer, cfg.steps, cfg, conf)
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         if log is not None:
             log.close()
         if world > 1 and torch.distributed.is_initialized():

@@ -103,3 +103,16 @@ def test_torchrun_two_processes_train_two_steps(distill_images, tmp_path):
     assert lines[0]["world_size"] == 2
     assert [l["step"] for l in lines[1:]] == [1, 2]
     assert torch.load(out, weights_only=True)["step"] == 2
+
+
+def test_prefetched_pairs_train_exactly_as_without(distill_images, tmp_path, one_thread):
+    """The next step's pairs made in a thread are the pairs the step would have made itself."""
+    logs = []
+    for prefetch in (True, False):
+        cfg = DistillConfig("aliked-t16", "slamfeat-lite", str(tmp_path / f"p{prefetch}.pt"),
+                            images=[str(distill_images)], steps=3, batch=2, crop=64, points=16, warmup=1,
+                            fresh=1, checkpoint_every=1e9, prefetch=prefetch)
+        distill(cfg)
+        logs.append([{k: v for k, v in json.loads(l).items() if k != "t"}
+                     for l in open(str(cfg.out) + ".log.jsonl")][1:])
+    assert len(logs[0]) == 3 and logs[0] == logs[1]
