@@ -50,8 +50,33 @@ def test_presets_and_shipped_students():
     assert lite.num_parameters() < base.num_parameters() / 5
     assert base.descriptor_dim == REGISTRY["slamfeat-base"].descriptor_dim
     assert set(ARCHS) == {"slamfeat-lite", "slamfeat-base"}
-    shipped = load_extractor("slamfeat-lite")
-    assert shipped.kind == "student" and shipped.descriptor_dim == REGISTRY["slamfeat-lite"].descriptor_dim
+    for name in ("slamfeat-lite", "slamfeat-base"):
+        shipped = load_extractor(name)
+        assert shipped.kind == "student" and shipped.descriptor_dim == REGISTRY[name].descriptor_dim
+
+
+@pytest.mark.parametrize("name", ["slamfeat-lite", "slamfeat-base"])
+def test_shipped_students_match_a_warped_photograph(name):
+    """The shipped weights find and describe the same points of a photograph and its rotated,
+    scaled warp: most mutual matches land within 3 px of where the homography puts them."""
+    import cv2
+    import numpy as np
+    import skimage.data
+
+    from slamfeat.matching import match_batch
+
+    image = cv2.resize(skimage.data.astronaut(), (320, 320))
+    H = cv2.getRotationMatrix2D((160, 160), 15, 0.9)
+    H = np.vstack([H, [0, 0, 1]])
+    warped = cv2.warpPerspective(image, H, (320, 320))
+    model = load_extractor(name, max_keypoints=500)
+    f0, f1 = model.extract(image), model.extract(warped)
+    assert len(f0) > 200 and len(f1) > 200
+    m0, _ = match_batch(f0.descriptors[None], f1.descriptors[None])
+    i = torch.nonzero(m0[0] >= 0)[:, 0]
+    p = np.c_[f0.keypoints[i].numpy(), np.ones(len(i))] @ H.T
+    err = np.linalg.norm(p[:, :2] / p[:, 2:] - f1.keypoints[m0[0, i]].numpy(), axis=1)
+    assert len(i) > 100 and (err < 3).mean() > 0.8, (len(i), (err < 3).mean())
 
 
 def test_bad_checkpoints_raise_bad_input(tmp_path):
