@@ -94,13 +94,9 @@ def ship_student(model: str, out: str | os.PathLike, weights: str | os.PathLike 
         BadInput: the model is not a student, or its checkpoint is missing or corrupt.
     """
     from .distill.train import ship_checkpoint
-    from .features import REGISTRY
-    from .features.weights import PACKAGE_WEIGHTS
 
-    load_student_for_export(model if weights is None else str(weights), **conf)  # a bad source fails here
-    src = Path(weights) if weights is not None else \
-        PACKAGE_WEIGHTS / f"{model}.pt" if model in REGISTRY else Path(model)
-    ship_checkpoint(src, out, **conf)
+    student = load_student_for_export(model if weights is None else str(weights), **conf)  # a bad source fails here
+    ship_checkpoint(student.weights_path, out, **conf)
     return Path(out)
 
 

@@ -25,10 +25,12 @@ def run(args) -> int:
     from ..export import export_student, load_student_for_export, ship_student
 
     if args.format == "checkpoint":
-        path = ship_student(args.model, args.out, args.weights, **model_conf(args))
-        print(f"{args.model} -> {path} (checkpoint, {path.stat().st_size / 1e6:.2f} MB)")
-        write_report(args, {"model": str(args.model), "format": "checkpoint", "out": str(path),
-                            "conf": model_conf(args), "bytes": path.stat().st_size})
+        conf = model_conf(args)
+        path = ship_student(args.model, args.out, args.weights, **conf)
+        size = path.stat().st_size
+        print(f"{args.model} -> {path} (checkpoint, {size / 1e6:.2f} MB)")
+        write_report(args, {"model": str(args.model), "format": "checkpoint", "out": str(path), "conf": conf,
+                            "bytes": size})
         return 0
     student = load_student_for_export(args.model, **model_conf(args))
     path = export_student(student, args.format, args.out, tuple(args.resolution))

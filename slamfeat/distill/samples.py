@@ -71,13 +71,6 @@ def label(pairs: list[Pair], teacher: Teacher, points: int, border: int = 8) -> 
     return samples
 
 
-def label_pairs(images: list[np.ndarray], teacher: Teacher, count: int, size: int, points: int,
-                rng: np.random.Generator, border: int = 8, max_angle: float = 30.0) -> list[Sample]:
-    """Make ``count`` pairs from random images and run the teacher on them (:func:`make_pairs`,
-    then :func:`label`). Warps rotate by at most ``max_angle`` degrees."""
-    return label(make_pairs(images, count, size, rng, max_angle), teacher, points, border)
-
-
 class SampleCache:
     """A ring buffer of at most ``capacity`` labelled samples."""
 

@@ -152,11 +152,14 @@ class _Pass:
 
     Rows: best key, its column (first maximum) and, on request, the second-best key. Columns:
     the best key; its row too when ``col_index`` (on the CPU, a strided ``max`` with indices
-    costs more than the matrix product, and the mutual check does without it).
+    costs more than the matrix product, and the mutual check does without it); the second-best
+    key when ``col_second``, which needs ``col_index`` (it masks out the best row).
     """
 
     def __init__(self, batch: int, n0: int, n1: int, device: torch.device, dtype: torch.dtype, *,
                  second: bool, columns: bool, col_index: bool, col_second: bool):
+        if col_second and not col_index:
+            raise ValueError("col_second needs col_index")
         def full(n):
             return torch.full((batch, n), -math.inf, device=device, dtype=dtype)
         self.best, self.arg = full(n0), torch.zeros((batch, n0), dtype=torch.long, device=device)
@@ -172,13 +175,13 @@ class _Pass:
         best, arg = row_maximum(sim)
         self.best[:, r0:r1], self.arg[:, r0:r1] = best, arg
         # the GPU's topk is slow; a masked maximum gives the same second value (the CPU's topk,
-        # in cache, beats the copy that the mask costs)
+        # in cache, beats the copy that the mask costs). The column-index path is the GPU's, so it
+        # takes the masked maximum wherever it runs, and the CPU tests of that path cover it.
         masked = sim.device.type != "cpu" or self.col_arg is not None
         if self.second is not None and sim.shape[2] >= 2:
             self.second[:, r0:r1] = second_maximum(sim, arg, 2) if masked else sim.topk(2, dim=2).values[..., 1]
         if not self.columns:
             return
-        ci = None
         if self.col_arg is not None:
             cv, ci = sim.max(dim=1)
             cv = cv.to(self.col_best.dtype)
@@ -187,12 +190,8 @@ class _Pass:
         else:
             cv = sim.amax(dim=1).to(self.col_best.dtype)
         if self.col_second is not None:
-            if sim.shape[1] < 2:
-                chunk_second = torch.full_like(cv, -math.inf)
-            elif ci is not None:
-                chunk_second = second_maximum(sim, ci, 1).to(cv.dtype)
-            else:
-                chunk_second = sim.topk(2, dim=1).values[:, 1].to(cv.dtype)
+            chunk_second = second_maximum(sim, ci, 1).to(cv.dtype) if sim.shape[1] >= 2 \
+                else torch.full_like(cv, -math.inf)
             self.col_second = torch.maximum(torch.maximum(self.col_second, chunk_second),
                                             torch.minimum(self.col_best, cv))
         self.col_best = torch.maximum(self.col_best, cv)

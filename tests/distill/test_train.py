@@ -11,7 +11,7 @@ import torch
 
 from fixtures.distill import tiny_distill_args
 from slamfeat.distill.data import folder_images
-from slamfeat.distill.samples import label_pairs
+from slamfeat.distill.samples import label, make_pairs
 from slamfeat.distill.teachers import Teacher
 from slamfeat.distill.train import DistillConfig, DistillModel, distill, parse_losses
 from slamfeat.errors import BadInput
@@ -36,7 +36,7 @@ def one_thread():
 def test_steps_on_tiny_images_lower_every_loss(distill_images, teacher, one_thread):
     torch.manual_seed(0)
     images = folder_images([distill_images], 16)
-    batch = label_pairs(images, teacher, 2, 64, 24, np.random.default_rng(0))
+    batch = label(make_pairs(images, 2, 64, np.random.default_rng(0)), teacher, 24)
     cfg = DistillConfig("aliked-t16", "slamfeat-lite", "unused",
                         losses=parse_losses("det-ce,det-kl,det-l2,absolute,relative,desdis"))
     student = build_student("slamfeat-lite", descriptor_dim=32)
