@@ -54,9 +54,7 @@ def extract_to_h5(images: Sequence[tuple[str, Path]], extractor: Extractor, out:
         ``{"images": n, "extracted": n_new, "keypoints_per_image": mean, "ms_per_image": mean}``.
     """
     out = Path(out)
-    partial, done = start_partial(out, feature_names)
-    if overwrite:
-        done = set()
+    partial, done = start_partial(out, feature_names, overwrite)
     todo = [(n, p) for n, p in images if n not in done]
     counts, times = [], []
     with h5py.File(partial, "a") as f:

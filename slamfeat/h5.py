@@ -165,8 +165,10 @@ def iter_features(path: str | os.PathLike) -> Iterator[tuple[str, Features]]:
             yield name, _read_features_group(f[name], name, path)
 
 
-def start_partial(out: str | os.PathLike, keys_of: Callable[[Path], set[str] | list[str]]) -> tuple[Path, set[str]]:
-    """The file ``OUT.partial`` to write into, and the keys it already holds.
+def start_partial(out: str | os.PathLike, keys_of: Callable[[Path], set[str] | list[str]],
+                  overwrite: bool = False) -> tuple[Path, set[str]]:
+    """The file ``OUT.partial`` to write into, and the keys it already holds (none when
+    ``overwrite``: every key is written again).
 
     A long job writes its results there and renames it onto ``out`` at the end, so a stopped run
     resumes from what it had done, and ``out`` itself is never half-written. ``keys_of(path)``
@@ -190,4 +192,4 @@ def start_partial(out: str | os.PathLike, keys_of: Callable[[Path], set[str] | l
         else:
             h5py.File(partial, "w").close()
             done = set()
-    return partial, done
+    return partial, (set() if overwrite else done)

@@ -173,8 +173,7 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
         raise BadInput(f"{features_path}: not a readable HDF5 features file") from None
     with fin:
         _check_pairs(features_path, fin, pair_list)
-        partial, done = start_partial(out, existing_pairs)
-        done = set() if overwrite else done
+        partial, done = start_partial(out, existing_pairs, overwrite)
         todo = [p for p in pair_list if pair_key(*p) not in done]
         run = _make_matcher(matcher, features_model, dev, batch_size, dict(options))
         reader = _FeatureReader(features_path, fin)
