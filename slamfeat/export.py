@@ -19,8 +19,7 @@ from torch import nn
 
 from .errors import BadInput
 from .features import load_extractor
-from .features.student import CELL, SlamfeatStudent, detect
-from .features.superpoint import sample_descriptors
+from .features.student import SlamfeatStudent, decode, fuse_for_inference
 from .io import atomic_path
 
 FORMATS = ("onnx", "torchscript")
@@ -32,7 +31,7 @@ class ExportableStudent(nn.Module):
 
     def __init__(self, student: SlamfeatStudent) -> None:
         super().__init__()
-        self.net = student.net
+        self.net = fuse_for_inference(student.net)
         self.conf = dict(student.conf)
         self.descriptor_dim = student.descriptor_dim
 
@@ -40,11 +39,12 @@ class ExportableStudent(nn.Module):
         h, w = image.shape[-2:]
         ph, pw = (-h) % 8, (-w) % 8
         x = F.pad(image, (0, pw, 0, ph), mode="replicate") if ph or pw else image
-        logits, desc = self.net(x)
+        cells, desc = self.net.cells(x)
         c = self.conf
-        kp, scores = detect(logits[0, 0, :h, :w], int(c["nms_radius"]), float(c["detection_threshold"]),
-                            int(c["max_keypoints"]), int(c["remove_borders"]), bool(c["subpixel"]))
-        return kp, scores, sample_descriptors(kp, desc[0], CELL)
+        kp, scores, d, valid = decode(cells, desc, (w, h), int(c["nms_radius"]), float(c["detection_threshold"]),
+                                      c["max_keypoints"], int(c["remove_borders"]), bool(c["subpixel"]))
+        keep = valid[0]
+        return kp[0][keep], scores[0][keep], d[0][keep]
 
 
 def load_student_for_export(model: str, **conf) -> SlamfeatStudent:

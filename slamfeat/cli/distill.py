@@ -46,6 +46,13 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run saved at --out")
     p.add_argument("--synth-frames", type=int, default=d.synth_frames,
                    help="synthetic AirSim frames added to the default images (0 = none)")
+    p.add_argument("--with-renders", action="store_true",
+                   help="add the synthetic AirSim frames (--synth-frames) to the --images folders too")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="start from this student checkpoint's weights (a fresh optimiser and schedule)")
+    p.add_argument("--val-images", nargs="+", default=None, metavar="DIR",
+                   help="held-out folders (never a training folder): MMA of fixed warped pairs at each checkpoint")
+    p.add_argument("--val-pairs", type=int, default=d.val_pairs, help=f"validation pairs (default {d.val_pairs})")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--log", default=None, help="JSON-lines log of every loss (default OUT.log.jsonl)")
     p.add_argument("--threads", type=int, default=None,
@@ -70,7 +77,9 @@ def run(args) -> int:
                         cache=args.cache, lr=args.lr, warmup=args.warmup, temperature=args.temperature, margin=args.margin,
                         desdis_regulariser=args.desdis_regulariser, projection=args.projection,
                         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
-                        resume=args.resume, synth_frames=args.synth_frames, log=args.log)
+                        resume=args.resume, synth_frames=args.synth_frames, log=args.log,
+                        with_renders=args.with_renders, init=args.init, val_images=list(args.val_images or []),
+                        val_pairs=args.val_pairs)
     report = distill(cfg)
     import os
     if int(os.environ.get("RANK", "0")) == 0:
@@ -78,5 +87,9 @@ def run(args) -> int:
         print(f"{report['student']} ({report['params']} parameters, {report['descriptor_dim']}-D) trained from "
               f"{report['teacher']}: steps {report['start_step']}→{report['steps']} in {report['time_s']:.0f} s "
               f"-> {report['out']}")
+        if report.get("validation"):
+            v, t = report["validation"], report["teacher_validation"]
+            print(f"validation ({v['pairs']} held-out pairs): MMA@3 {v['mma@3']:.3f} (teacher {t['mma@3']:.3f}), "
+                  f"{v['matches_per_pair']:.0f} matches a pair")
         write_report(args, report)
     return 0

@@ -154,15 +154,18 @@ def warp_points(points: np.ndarray, H: np.ndarray) -> np.ndarray:
 
 
 def training_images(folders: Sequence[str | os.PathLike] | None, size: int, cache_dir: str | os.PathLike | None,
-                    synth_frames: int = 24) -> list[np.ndarray]:
-    """The training images: the given folders, or by default scikit-image's photographs plus frames
-    of ``slamfeat synth airsim`` when available. Images smaller than ``size`` are upscaled.
+                    synth_frames: int = 24, with_renders: bool = False) -> list[np.ndarray]:
+    """The training images: the given folders (plus rendered frames when ``with_renders``), or by
+    default scikit-image's photographs plus frames of ``slamfeat synth airsim`` when available.
+    Images smaller than ``size`` are upscaled.
 
     Raises:
         BadInput: an image folder that is missing or holds no image.
     """
     if folders:
         images = folder_images(folders, 16)
+        if with_renders and cache_dir is not None and synth_frames > 0:
+            images += airsim_frames(cache_dir, synth_frames)
     else:
         images = skimage_photos()
         if cache_dir is not None and synth_frames > 0:

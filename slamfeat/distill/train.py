@@ -32,6 +32,7 @@ from . import losses as L
 from .data import training_images
 from .samples import Sample, SampleCache, label, make_pairs
 from .teachers import TEACHERS, Teacher, peak_map
+from .validate import validate, validation_set
 
 DEFAULT_LOSSES = {"det-kl": 1.0, "absolute": 1.0, "desdis": 1.0}
 
@@ -66,6 +67,10 @@ class DistillConfig:
     device: str = "auto"
     resume: bool = False
     synth_frames: int = 24
+    with_renders: bool = False  # add the synthetic frames to the given image folders too
+    init: str | None = None  # a student checkpoint whose weights start the run (not its optimiser)
+    val_images: list[str] = field(default_factory=list)  # held-out folders, validated at each checkpoint
+    val_pairs: int = 32
     log: str | None = None
 
 
@@ -120,6 +125,29 @@ def check_config(cfg: DistillConfig) -> None:
         raise BadInput("relative and desdis losses need at least 2 points per batch")
     if cfg.resume and Path(cfg.out).exists():
         read_checkpoint(cfg.out)  # a corrupt checkpoint fails here, before the teacher loads
+    if cfg.init:
+        init = read_checkpoint(cfg.init)
+        if init["arch"] != student.arch or int(init["arch_conf"].get("descriptor_dim", -1)) != student.descriptor_dim:
+            raise BadInput(f"{cfg.init}: a {init['arch']} checkpoint "
+                           f"({init['arch_conf'].get('descriptor_dim')}-D) cannot start a {student.arch} "
+                           f"({student.descriptor_dim}-D) run")
+    check_validation_folders(cfg.images, cfg.val_images)
+    if cfg.val_pairs < 1:
+        raise BadInput(f"validation pairs {cfg.val_pairs}: must be at least 1")
+
+
+def check_validation_folders(train: list[str], val: list[str]) -> None:
+    """Refuse a validation folder that is, holds or lies inside a training folder.
+
+    Raises:
+        BadInput: naming the folder that would be both.
+    """
+    resolved = [Path(t).resolve() for t in train]
+    for v in val:
+        rv = Path(v).resolve()
+        for t, rt in zip(train, resolved):
+            if rv == rt or rt in rv.parents or rv in rt.parents:
+                raise BadInput(f"{v}: validation folder overlaps training folder {t}; hold out a separate folder")
 
 
 def learning_rate(step: int, cfg: DistillConfig) -> float:
@@ -242,6 +270,21 @@ def _resume(cfg: DistillConfig, student: SlamfeatStudent, model: DistillModel,
     return done
 
 
+def _initialise(path: str, student: SlamfeatStudent, model: DistillModel) -> None:
+    """Start from a trained student's weights (and its projection when it kept one that fits)."""
+    ckpt = read_checkpoint(path)
+    try:
+        student.net.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError) as e:
+        raise BadInput(f"{path}: weights do not fit {student.arch} ({type(e).__name__})") from None
+    proj = ckpt.get("projection") or {}
+    if model.projection is not None and proj:
+        try:
+            model.projection.load_state_dict(proj)
+        except (RuntimeError, KeyError):
+            pass  # a projection of other sizes: learned afresh
+
+
 def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
     """Train a student from a teacher; returns a summary (steps, final losses, time, out).
 
@@ -255,7 +298,7 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
     device = resolve_device(cfg.device)
     frames_dir = Path(cfg.out).parent / ".distill-frames"
     if rank == 0:  # the first process renders any synthetic frames, the others then read them
-        images = training_images(cfg.images, cfg.crop, frames_dir, cfg.synth_frames)
+        images = training_images(cfg.images, cfg.crop, frames_dir, cfg.synth_frames, cfg.with_renders)
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
@@ -263,15 +306,17 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
     if world > 1:
         torch.distributed.barrier()
     if rank > 0:
-        images = training_images(cfg.images, cfg.crop, frames_dir, cfg.synth_frames)
+        images = training_images(cfg.images, cfg.crop, frames_dir, cfg.synth_frames, cfg.with_renders)
     if not images:
         raise BadInput("no training images found")
     torch.manual_seed(cfg.seed)
     teacher = Teacher(cfg.teacher, cfg.teacher_weights, device)
-    student = build_student(cfg.student, cfg.descriptor_dim)
+    student = build_student(cfg.student, cfg.descriptor_dim).to(device)
     model = DistillModel(student, teacher.descriptor_dim, cfg).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     start = _resume(cfg, student, model, optimizer)
+    if start == 0 and cfg.init:
+        _initialise(cfg.init, student, model)
     wrapped: nn.Module = model
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
@@ -283,6 +328,19 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
         log = open(log_path, "a")
         log.write(json.dumps({"config": asdict(cfg), "start_step": start, "world_size": world}) + "\n")
     cache = SampleCache(cfg.cache)
+    val_data, val_log = None, []
+    if rank == 0 and cfg.val_images:
+        val_data = validation_set(cfg.val_images, cfg.val_pairs, max(cfg.crop, 256), cfg.max_rotation)
+        teacher_val = validate(teacher.model, val_data)
+        log.write(json.dumps({"validation_set": {"folders": val_data.folders, "images": val_data.images,
+                                                 "pairs": cfg.val_pairs}, "teacher": teacher_val}) + "\n")
+
+    def run_validation(step: int) -> None:
+        if val_data is not None:
+            result = {"step": step, **validate(student, val_data)}
+            val_log.append(result)
+            log.write(json.dumps({"val": result}) + "\n")
+            log.flush()
 
     def fresh_count(cached: int) -> int:  # pairs the teacher labels this step
         return min(max(cfg.fresh, cfg.batch - cached) if cfg.cache > 0 else cfg.batch, cfg.batch)
@@ -327,11 +385,13 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
                     bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
                 if time.time() - last_save > cfg.checkpoint_every:
                     save_checkpoint(cfg.out, student, model, optimizer, step + 1, cfg, conf)
+                    run_validation(step + 1)
                     last_save = time.time()
             if on_step is not None:
                 on_step(step + 1, losses)
         if rank == 0 and start < cfg.steps:  # a finished run resumed again is left as it was
             save_checkpoint(cfg.out, student, model, optimizer, cfg.steps, cfg, conf)
+            run_validation(cfg.steps)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -342,4 +402,6 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
             torch.distributed.destroy_process_group()
     return {"teacher": cfg.teacher, "student": cfg.student, "out": str(cfg.out), "start_step": start,
             "steps": cfg.steps, "losses": losses, "time_s": time.time() - t0, "world_size": world,
-            "params": student.num_parameters(), "descriptor_dim": student.descriptor_dim, "log": str(log_path)}
+            "params": student.num_parameters(), "descriptor_dim": student.descriptor_dim, "log": str(log_path),
+            "validation": val_log[-1] if val_log else None,
+            "teacher_validation": teacher_val if val_data is not None else None}

@@ -18,6 +18,7 @@ the training state it was saved with.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ from torch import nn
 
 from ..errors import BadInput
 from .base import Extractor, Features
-from .superpoint import sample_descriptors, simple_nms
 
 CHECKPOINT_FORMAT = "slamfeat-student"
 CELL = 4  # the detector head predicts one value per pixel of each 4×4 cell of the ¼ map
@@ -80,57 +80,141 @@ class StudentNet(nn.Module):
         self.detector = nn.Sequential(Block(c2, c2, 1, separable), nn.Conv2d(c2, CELL * CELL, 1))
         self.descriptor = nn.Sequential(Block(c2, c2, 1, separable), nn.Conv2d(c2, descriptor_dim, 1))
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def cells(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``B×C×H×W`` → detection logits per cell ``B×CELL²×H/4×W/4`` and raw descriptors
+        ``B×D×H/4×W/4``: what extraction decodes, without building a full-resolution map."""
         x4 = self.stage4(self.stem(images))
         x8 = self.stage8(x4)
         x4 = x4 + F.interpolate(self.lateral(x8), size=x4.shape[-2:], mode="bilinear", align_corners=False)
-        logits = F.pixel_shuffle(self.detector(x4), CELL)
-        return logits, self.descriptor(x4)
+        return self.detector(x4), self.descriptor(x4)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Full-resolution logits ``B×1×H×W`` (the pixel shuffle of :meth:`cells`) and descriptors."""
+        cells, desc = self.cells(images)
+        return F.pixel_shuffle(cells, CELL), desc
 
 
 def refine_subpixel(logits: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
-    """Soft-argmax refinement of integer keypoints over their 3×3 neighbourhood.
+    """Soft-argmax refinement of integer keypoints over their 3×3 neighbourhood of one full-resolution
+    ``H×W`` logit map (``keypoints`` ``N×2`` integer pixel (x, y)); each moves by less than one pixel."""
+    cells = F.pixel_unshuffle(logits[None, None], 1)[0]  # 1×H×W, i.e. cell 1
+    return _refine(cells[None], keypoints[None].long(), 1, (logits.shape[1], logits.shape[0]))[0]
+
+
+def _full_res_logits(cells: torch.Tensor, x: torch.Tensor, y: torch.Tensor, cell: int) -> torch.Tensor:
+    """Full-resolution logits at integer pixels ``x``, ``y`` (``B×K``) read straight from the
+    ``B×cell²×h×w`` map, whose pixel shuffle would be the full-resolution map (never built)."""
+    b, c, h, w = cells.shape
+    idx = ((y % cell) * cell + x % cell) * (h * w) + torch.div(y, cell, rounding_mode="floor") * w \
+        + torch.div(x, cell, rounding_mode="floor")
+    return torch.gather(cells.reshape(b, -1), 1, idx)
+
+
+def _refine(cells: torch.Tensor, kp: torch.Tensor, cell: int, size: tuple[int, int]) -> torch.Tensor:
+    """Soft-argmax over the 3×3 full-resolution neighbourhood (replicated at the image border) of
+    ``B×K×2`` integer keypoints; returns ``B×K×2`` float keypoints."""
+    w, h = size
+    x, y = kp[..., 0], kp[..., 1]
+    values, offsets = [], []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            values.append(_full_res_logits(cells, (x + dx).clamp(0, w - 1), (y + dy).clamp(0, h - 1), cell))
+            offsets.append((dx, dy))
+    p = torch.stack(values, dim=-1).float()  # B×K×9
+    weights = torch.softmax(p - p.amax(dim=-1, keepdim=True), dim=-1)
+    return kp.float() + weights @ torch.tensor(offsets, dtype=torch.float32, device=cells.device)
+
+
+def cell_peaks(cells: torch.Tensor, size: tuple[int, int], nms_radius: int, border: int,
+               cell: int = CELL) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Candidate keypoints of a batch at cell resolution: one per cell, its strongest pixel.
+
+    A cell's candidate is suppressed when a neighbouring cell's candidate is stronger and lies
+    within ``nms_radius`` pixels (Chebyshev distance): the non-maximum suppression of a
+    full-resolution map, but computed on ``H/cell × W/cell`` values only.
 
     Args:
-        logits: ``H×W`` detection logits.
-        keypoints: ``N×2`` integer pixel (x, y).
+        cells: ``B×cell²×h×w`` detection logits (pixel ``(i, j)`` of a cell is channel ``i·cell + j``).
+        size: ``(W, H)`` of the valid image (the map may be padded beyond it).
     Returns:
-        ``N×2`` float keypoints, each moved by less than one pixel.
+        ``B×h·w`` logits (``-inf`` where suppressed or outside the border), and ``B×h·w`` integer
+        pixel x and y of each cell's candidate.
     """
-    h, w = logits.shape
-    padded = F.pad(logits[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
-    idx = keypoints[:, 1].long() * w + keypoints[:, 0].long()
-    values, offsets = [], []
-    for dy in (-1, 0, 1):  # nine shifted views, gathered at the keypoints (exports to ONNX as it is)
-        for dx in (-1, 0, 1):
-            values.append(padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w].reshape(-1)[idx])
-            offsets.append((dx, dy))
-    p = torch.stack(values, dim=1)  # N×9
-    weights = torch.softmax(p - p.max(dim=1, keepdim=True).values, dim=1)
-    return keypoints.float() + weights @ torch.tensor(offsets, dtype=logits.dtype, device=logits.device)
+    b, _, h, w = cells.shape
+    best, arg = cells.max(dim=1)  # B×h×w
+    gy, gx = torch.meshgrid(torch.arange(h, device=cells.device), torch.arange(w, device=cells.device), indexing="ij")
+    x = gx * cell + arg % cell
+    y = gy * cell + torch.div(arg, cell, rounding_mode="floor")
+    W, H = size
+    keep = (x >= border) & (x < W - border) & (y >= border) & (y < H - border)
+    reach = (max(int(nms_radius), 0) + cell - 1) // cell  # neighbour cells that can hold a close peak
+    if nms_radius > 0 and reach > 0:
+        pad = (reach, reach, reach, reach)
+        pb = F.pad(best, pad, value=float("-inf"))
+        px = F.pad(x, pad, value=-(10 ** 6))
+        py = F.pad(y, pad, value=-(10 ** 6))
+        for oy in range(-reach, reach + 1):
+            for ox in range(-reach, reach + 1):
+                if ox == 0 and oy == 0:
+                    continue
+                nb = pb[:, reach + oy:reach + oy + h, reach + ox:reach + ox + w]
+                nx = px[:, reach + oy:reach + oy + h, reach + ox:reach + ox + w]
+                ny = py[:, reach + oy:reach + oy + h, reach + ox:reach + ox + w]
+                # the stronger one wins; on a tie the earlier cell in raster order does
+                stronger = nb >= best if (oy, ox) < (0, 0) else nb > best
+                close = ((nx - x).abs() <= nms_radius) & ((ny - y).abs() <= nms_radius)
+                keep = keep & ~(stronger & close)
+    best = torch.where(keep, best, torch.full_like(best, float("-inf")))
+    return best.reshape(b, -1), x.reshape(b, -1), y.reshape(b, -1)
 
 
-def detect(logits: torch.Tensor, nms_radius: int, threshold: float, max_keypoints: int,
-           border: int, subpixel: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keypoints of one image from its ``H×W`` detection logits.
+def decode(cells: torch.Tensor, descriptors: torch.Tensor, size: tuple[int, int], nms_radius: int,
+           threshold: float, max_keypoints: int | None, border: int, subpixel: bool, cell: int = CELL
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keypoints, scores and descriptors of a whole batch at once (no loop over images).
 
+    Args:
+        cells: ``B×cell²×h×w`` detection logits; descriptors: ``B×D×h×w`` raw descriptor map.
+        size: ``(W, H)`` of the valid image; max_keypoints: at most this many per image (None or
+            ≤ 0: every candidate above ``threshold``).
     Returns:
-        ``N×2`` pixel (x, y) keypoints and their ``N`` scores (``sigmoid(logit)``), highest first.
+        ``B×K×2`` pixel (x, y) keypoints, ``B×K`` scores ``sigmoid(logit)`` (highest first), ``B×K×D``
+        unit descriptors and a ``B×K`` bool mask of the keypoints above ``threshold`` (a prefix).
     """
-    h, w = logits.shape
-    scores = simple_nms(torch.sigmoid(logits)[None], nms_radius)[0]
-    if border > 0:
-        mask = torch.zeros_like(scores, dtype=torch.bool)
-        mask[border:h - border, border:w - border] = True
-        scores = torch.where(mask, scores, torch.zeros_like(scores))
-    flat = scores.reshape(-1)
-    k = min(int(max_keypoints), flat.numel()) if max_keypoints and max_keypoints > 0 else flat.numel()
-    values, idx = torch.topk(flat, k)
-    keep = values > threshold
-    values, idx = values[keep], idx[keep]
-    kp = torch.stack([idx % w, torch.div(idx, w, rounding_mode="floor")], -1)
-    kp = refine_subpixel(logits, kp) if subpixel and len(kp) else kp.float()
-    return kp, values
+    logits, x, y = cell_peaks(cells, size, nms_radius, border, cell)
+    k = logits.shape[1] if not max_keypoints or max_keypoints <= 0 else min(int(max_keypoints), logits.shape[1])
+    top, idx = torch.topk(logits, k, dim=1)
+    scores = torch.sigmoid(top.float())
+    valid = scores > threshold  # -inf (suppressed) gives 0, never above a threshold ≥ 0
+    kp = torch.stack([torch.gather(x, 1, idx), torch.gather(y, 1, idx)], dim=-1)
+    kp = _refine(cells, kp, cell, size) if subpixel else kp.float()
+    return kp, scores, sample_descriptor_map(kp, descriptors, cell), valid
+
+
+def sample_descriptor_map(keypoints: torch.Tensor, descriptors: torch.Tensor, cell: int) -> torch.Tensor:
+    """Bilinear samples of a ``B×D×h×w`` map (one value per ``cell×cell`` pixels) at ``B×K×2`` pixel
+    keypoints, as ``B×K×D`` unit vectors. Cell centres sit at ``(i + 0.5)·cell − 0.5`` pixels."""
+    b, d, h, w = descriptors.shape
+    grid = (keypoints + 0.5) / cell - 0.5
+    grid = grid / grid.new_tensor([max(w - 1, 1), max(h - 1, 1)]) * 2 - 1
+    out = F.grid_sample(descriptors.float(), grid[:, None], mode="bilinear", align_corners=True)  # B×D×1×K
+    return F.normalize(out[:, :, 0].transpose(1, 2), p=2, dim=-1)
+
+
+def fuse_for_inference(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` with every convolution + batch norm pair folded into one convolution
+    (identical outputs in eval mode, one pass over memory fewer per layer)."""
+    fused = copy.deepcopy(net).eval()
+    for module in fused.modules():
+        if isinstance(module, nn.Sequential):
+            for i in range(len(module) - 1):
+                conv, bn = module[i], module[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    module[i] = torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn)
+                    module[i + 1] = nn.Identity()
+    for p in fused.parameters():
+        p.requires_grad_(False)
+    return fused
 
 
 class SlamfeatStudent(Extractor):
@@ -165,19 +249,33 @@ class SlamfeatStudent(Extractor):
         """``B×C×H×W`` (H, W multiples of 8) → logits ``B×1×H×W`` and raw descriptors ``B×D×H/4×W/4``."""
         return self.net(images)
 
+    def inference_net(self) -> nn.Module:
+        """The network with batch norm folded into the convolutions, rebuilt whenever a weight has
+        changed since (an optimiser step or ``load_state_dict`` bumps the tensors' versions)."""
+        key = (tuple(p._version for p in self.net.parameters()), tuple(b._version for b in self.net.buffers()),
+               self.device)
+        cached = self.__dict__.get("_fused")
+        if cached is None or cached[0] != key:
+            self.__dict__["_fused"] = (key, fuse_for_inference(self.net))  # a cache, not a submodule
+        return self.__dict__["_fused"][1]
+
     def _extract(self, images: torch.Tensor) -> list[Features]:
         h, w = images.shape[-2:]
         ph, pw = (-h) % 8, (-w) % 8
-        logits, desc = self.net(F.pad(images, (0, pw, 0, ph), mode="replicate"))
-        logits = logits[:, 0, :h, :w]
-        out = []
-        for i in range(images.shape[0]):
-            kp, scores = detect(logits[i], int(self.conf["nms_radius"]), float(self.conf["detection_threshold"]),
-                                int(self.conf["max_keypoints"]), int(self.conf["remove_borders"]),
-                                bool(self.conf["subpixel"]))
-            d = sample_descriptors(kp, desc[i], CELL) if len(kp) else desc.new_zeros(0, self.descriptor_dim)
-            out.append(Features(kp, scores, d, (int(w), int(h))))
-        return out
+        x = F.pad(images, (0, pw, 0, ph), mode="replicate") if ph or pw else images
+        net = self.net if self.training else self.inference_net()
+        if x.is_cuda:  # half-precision convolutions in channels-last layout: the GPU's fast path
+            with torch.autocast("cuda", dtype=torch.float16):
+                cells, desc = net.cells(x.contiguous(memory_format=torch.channels_last))
+            cells, desc = cells.float(), desc.float()
+        else:
+            cells, desc = net.cells(x)
+        c = self.conf
+        kp, scores, d, valid = decode(cells, desc, (int(w), int(h)), int(c["nms_radius"]),
+                                      float(c["detection_threshold"]), c["max_keypoints"],
+                                      int(c["remove_borders"]), bool(c["subpixel"]))
+        counts = valid.sum(dim=1).tolist()  # the valid keypoints of each image are a prefix
+        return [Features(kp[i, :n], scores[i, :n], d[i, :n], (int(w), int(h))) for i, n in enumerate(counts)]
 
 
 def build_student(arch: str, descriptor_dim: int | None = None, **conf) -> SlamfeatStudent:
