@@ -31,6 +31,7 @@ from ..errors import BadInput
 from .base import Extractor, Features
 
 CHECKPOINT_FORMAT = "slamfeat-student"
+GRAPH_CACHE = 4  # CUDA graphs kept per student (one per batch shape)
 CELL = 4  # the detector head predicts one value per pixel of each 4×4 cell of the ¼ map
 
 # Architecture presets. ``channels`` = widths at ½, ¼ and ⅛ resolution; ``blocks`` = blocks at ¼ and ⅛.
@@ -115,14 +116,16 @@ def _refine(cells: torch.Tensor, kp: torch.Tensor, cell: int, size: tuple[int, i
     ``B×K×2`` integer keypoints; returns ``B×K×2`` float keypoints."""
     w, h = size
     x, y = kp[..., 0], kp[..., 1]
-    values, offsets = [], []
-    for dy in (-1, 0, 1):
+    values = []
+    for dy in (-1, 0, 1):  # row-major 3×3 window
         for dx in (-1, 0, 1):
             values.append(_full_res_logits(cells, (x + dx).clamp(0, w - 1), (y + dy).clamp(0, h - 1), cell))
-            offsets.append((dx, dy))
     p = torch.stack(values, dim=-1).float()  # B×K×9
     weights = torch.softmax(p - p.amax(dim=-1, keepdim=True), dim=-1)
-    return kp.float() + weights @ torch.tensor(offsets, dtype=torch.float32, device=cells.device)
+    step = torch.arange(-1, 2, device=cells.device, dtype=torch.float32)  # built on the device: graph-safe
+    dx = (weights.unflatten(-1, (3, 3)).sum(dim=-2) * step).sum(dim=-1)
+    dy = (weights.unflatten(-1, (3, 3)).sum(dim=-1) * step).sum(dim=-1)
+    return kp.float() + torch.stack([dx, dy], dim=-1)
 
 
 def cell_peaks(cells: torch.Tensor, size: tuple[int, int], nms_radius: int, border: int,
@@ -196,7 +199,7 @@ def sample_descriptor_map(keypoints: torch.Tensor, descriptors: torch.Tensor, ce
     keypoints, as ``B×K×D`` unit vectors. Cell centres sit at ``(i + 0.5)·cell − 0.5`` pixels."""
     b, d, h, w = descriptors.shape
     grid = (keypoints + 0.5) / cell - 0.5
-    grid = grid / grid.new_tensor([max(w - 1, 1), max(h - 1, 1)]) * 2 - 1
+    grid = torch.stack([grid[..., 0] / max(w - 1, 1), grid[..., 1] / max(h - 1, 1)], dim=-1) * 2 - 1
     out = F.grid_sample(descriptors.float(), grid[:, None], mode="bilinear", align_corners=True)  # B×D×1×K
     return F.normalize(out[:, :, 0].transpose(1, 2), p=2, dim=-1)
 
@@ -222,7 +225,7 @@ class SlamfeatStudent(Extractor):
 
     kind = "student"
     default_conf = {**Extractor.default_conf, "detection_threshold": 0.05, "nms_radius": 2,
-                    "remove_borders": 4, "subpixel": True}
+                    "remove_borders": 4, "subpixel": True, "cuda_graphs": True}
 
     def __init__(self, arch: str = "slamfeat-lite", arch_conf: dict[str, Any] | None = None, **conf) -> None:
         super().__init__(**conf)
@@ -259,11 +262,13 @@ class SlamfeatStudent(Extractor):
             self.__dict__["_fused"] = (key, fuse_for_inference(self.net))  # a cache, not a submodule
         return self.__dict__["_fused"][1]
 
-    def _extract(self, images: torch.Tensor) -> list[Features]:
+    def _detect_and_describe(self, net: nn.Module, images: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Network and decoding of a batch: ``B×K×2`` keypoints, ``B×K`` scores, ``B×K×D``
+        descriptors, ``B×K`` valid mask (no host synchronisation, so a CUDA graph can hold it)."""
         h, w = images.shape[-2:]
         ph, pw = (-h) % 8, (-w) % 8
         x = F.pad(images, (0, pw, 0, ph), mode="replicate") if ph or pw else images
-        net = self.net if self.training else self.inference_net()
         if x.is_cuda:  # half-precision convolutions in channels-last layout: the GPU's fast path
             with torch.autocast("cuda", dtype=torch.float16):
                 cells, desc = net.cells(x.contiguous(memory_format=torch.channels_last))
@@ -271,9 +276,51 @@ class SlamfeatStudent(Extractor):
         else:
             cells, desc = net.cells(x)
         c = self.conf
-        kp, scores, d, valid = decode(cells, desc, (int(w), int(h)), int(c["nms_radius"]),
-                                      float(c["detection_threshold"]), c["max_keypoints"],
-                                      int(c["remove_borders"]), bool(c["subpixel"]))
+        return decode(cells, desc, (int(w), int(h)), int(c["nms_radius"]), float(c["detection_threshold"]),
+                      c["max_keypoints"], int(c["remove_borders"]), bool(c["subpixel"]))
+
+    def _graphed(self, net: nn.Module, images: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The same outputs replayed from a CUDA graph of this batch shape: the GPU then runs the
+        whole extraction as one launch instead of hundreds of small kernels. A shape is captured
+        the second time it is seen (a folder of differently sized images never pays for capture);
+        None where graphs are off or capture failed (the caller runs eagerly)."""
+        if not self.conf.get("cuda_graphs", True) or not images.is_cuda:
+            return None
+        key = (tuple(images.shape), id(net))
+        seen = self.__dict__.setdefault("_shapes_seen", set())
+        graphs = self.__dict__.setdefault("_graphs", {})
+        if key not in graphs:
+            if key not in seen:
+                seen.add(key)
+                return None
+            if len(graphs) >= GRAPH_CACHE:
+                graphs.pop(next(iter(graphs)))
+            try:
+                static_in = images.clone()
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(2):  # warm-up outside the graph (cuDNN picks its algorithms)
+                        self._detect_and_describe(net, static_in)
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    static_out = self._detect_and_describe(net, static_in)
+                graphs[key] = (graph, static_in, static_out)
+            except RuntimeError:
+                self.conf["cuda_graphs"] = False  # this build or device cannot capture: stay eager
+                return None
+        graph, static_in, static_out = graphs[key]
+        static_in.copy_(images)
+        graph.replay()
+        return tuple(t.clone() for t in static_out)  # type: ignore[return-value]
+
+    def _extract(self, images: torch.Tensor) -> list[Features]:
+        h, w = images.shape[-2:]
+        net = self.net if self.training else self.inference_net()
+        out = None if self.training or torch.is_grad_enabled() else self._graphed(net, images)
+        kp, scores, d, valid = out if out is not None else self._detect_and_describe(net, images)
         counts = valid.sum(dim=1).tolist()  # the valid keypoints of each image are a prefix
         return [Features(kp[i, :n], scores[i, :n], d[i, :n], (int(w), int(h))) for i, n in enumerate(counts)]
 
