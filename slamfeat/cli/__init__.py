@@ -22,7 +22,7 @@ COMMANDS = {
     "pairs": "write an image-pair list (exhaustive or sequential:K)",
     "match": "match the listed pairs of a features file into a matches file",
     "synth": "make synthetic datasets (HPatches, AirSim formats)",
-    "eval": "evaluate extractors (HPatches, AirSim, relative pose on pairs)",
+    "eval": "evaluate extractors (HPatches, AirSim, relative pose on pairs, Middlebury stereo)",
     "vo": "monocular visual odometry on a video, image folder or recording",
     "reconstruct": "features, matches, COLMAP database and pycolmap mapping",
     "distill": "train a student from a teacher",
@@ -33,7 +33,7 @@ COMMANDS = {
 # groups of sub-commands, each sub-command a module of its own
 GROUPS = {
     "synth": {"hpatches": "synth_hpatches", "airsim": "synth_airsim"},
-    "eval": {"hpatches": "eval_hpatches", "airsim": "eval_airsim", "pairs": "eval_pairs"},
+    "eval": {"hpatches": "eval_hpatches", "airsim": "eval_airsim", "pairs": "eval_pairs", "stereo": "eval_stereo"},
     "bench": {"extract": "bench_extract", "match": "bench_match"},
 }
 

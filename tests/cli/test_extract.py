@@ -22,8 +22,9 @@ def images(tmp_path, astronaut_small):
 def test_models_lists_every_name_with_weights_status(cli, tmp_path):
     proc = cli("models", "--json", tmp_path / "m.json", check_rc=0)
     rows = {r["name"]: r for r in json.loads((tmp_path / "m.json").read_text())["models"]}
-    for name in ["sift", "orb", "disk", "aliked-n32", "aliked-n16", "aliked-t16", "superpoint"]:
+    for name in ["sift", "orb", "disk", "aliked-n32", "aliked-n16", "aliked-t16", "xfeat", "superpoint"]:
         assert name in rows and name in proc.stdout
+    assert rows["xfeat"]["present"] and rows["xfeat"]["descriptor_dim"] == 64 and rows["xfeat"]["params"] > 6e5
     assert rows["disk"]["present"] and rows["disk"]["params"] > 1e6
     assert rows["superpoint"]["weights"] == "needs --weights FILE"
     assert rows["sift"]["kind"] == "classical" and rows["aliked-n16"]["kind"] == "teacher"

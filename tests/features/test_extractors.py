@@ -10,7 +10,7 @@ import slamfeat
 from slamfeat.features import REGISTRY
 from fixtures.core import small_image
 
-MODELS = ["sift", "orb", "disk", "aliked-n16", "aliked-t16", "aliked-n32"]
+MODELS = ["sift", "orb", "disk", "aliked-n16", "aliked-t16", "aliked-n32", "xfeat"]
 
 
 @pytest.fixture(scope="module")

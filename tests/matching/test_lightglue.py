@@ -55,3 +55,24 @@ def test_lightglue_through_match_h5(shifted_disk_features, tmp_path):
     assert read_matches(tmp_path / "m.h5", "e.png", "1.png")[0].shape == (0,)
     with pytest.raises(BadInput, match="128"):
         load_lightglue("disk").match(Features.empty(64, (10, 10)), f1)
+
+
+def test_xfeat_lighterglue_matches_a_shifted_image(tmp_path):
+    from slamfeat import load_extractor
+    img = small_image("astronaut", (320, 256))
+    ex = load_extractor("xfeat", max_keypoints=256)
+    f0, f1 = ex.extract(img), ex.extract(img[4:, 7:].copy())
+    lg = load_lightglue("xfeat")
+    assert lg.weights_path.name == "xfeat-lighterglue.pt" and weights_for("xfeat") == "xfeat-lighterglue.pt"
+    # LighterGlue's architecture: 64-D input, 96-D tokens, 6 layers, 1 head
+    assert (lg.net.conf.input_dim, lg.net.conf.descriptor_dim, lg.net.conf.n_layers, lg.net.conf.num_heads) == (64, 96, 6, 1)
+    m, s = lg.match(f0, f1)
+    ok = m >= 0
+    shift = f0.keypoints[ok] - f1.keypoints[m[ok]]
+    assert ok.sum() > 60 and ((shift - torch.tensor([7.0, 4.0])).norm(dim=1) < 3).float().mean() > 0.75
+    with pytest.raises(BadInput, match="64-dimensional"):
+        lg.match(load_extractor("aliked-n16", max_keypoints=32).extract(img), f1)
+    path = tmp_path / "f.h5"
+    write_features(path, [("0.png", f0), ("1.png", f1)])
+    report = match_h5(path, [("0.png", "1.png")], tmp_path / "m.h5", matcher="lightglue", features_model="xfeat")
+    assert report["matched"] == 1 and (read_matches(tmp_path / "m.h5", "0.png", "1.png")[0] >= 0).sum() == ok.sum()

@@ -62,3 +62,45 @@ def test_cli_writes_set_and_rejects_bad_values(tmp_path, capsys):
     assert read_image(seqs[0].images[0]).shape == (72, 96, 3)
     assert_one_line_error(run_main(capsys, "synth", "hpatches", "--out", out, "--sequences", "0"), "--sequences")
     assert_one_line_error(run_main(capsys, "synth", "hpatches", "--out", out, "--max-size", "10"), "--max-size")
+
+
+def test_set_from_a_folder_of_photographs(tmp_path, capsys):
+    """``--images DIR``: one sequence per photograph (i_* and v_* in turn, named after the files),
+    each image 1 the photograph itself, and homographies that relate the images as for the built-in set."""
+    from fixtures.core import small_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("coffee", "chelsea", "astronaut"):
+        cv2.imwrite(str(photos / f"{name}.jpg"), cv2.cvtColor(small_image(name, (200, 150)), cv2.COLOR_RGB2BGR))
+    gray = cv2.cvtColor(small_image("camera", (150, 200)), cv2.COLOR_RGB2GRAY)  # portrait, gray, 16-bit
+    cv2.imwrite(str(photos / "d_camera.png"), gray.astype(np.uint16) * 257)
+    out = tmp_path / "set"
+    proc = run_main(capsys, "synth", "hpatches", "--images", photos, "--out", out, "--max-size", "96",
+                    "--json", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "4 sequences" in proc.stdout and str(photos) in proc.stdout
+    seqs = {s.name: s for s in load_hpatches(out)}
+    assert set(seqs) == {"i_astronaut", "v_chelsea", "i_coffee", "v_d_camera"}
+    # image 1 is the photograph (scaled to cover 96×72 with the margin, centre-cropped)
+    coffee = read_image(seqs["i_coffee"].images[0]).astype(np.float32)
+    source = cv2.resize(small_image("coffee", (200, 150)), (125, 94), interpolation=cv2.INTER_AREA)[11:83, 14:110]
+    assert coffee.shape == (72, 96, 3) and np.corrcoef(coffee.ravel(), source.astype(np.float32).ravel())[0, 1] > 0.95
+    v = seqs["v_chelsea"]
+    im1 = read_image(v.images[0], grayscale=True).astype(np.float32)
+    for _, k, H in v.pairs():
+        imk = read_image(v.images[k - 1], grayscale=True).astype(np.float32)
+        valid = cv2.warpPerspective(np.ones_like(im1), H, (96, 72), flags=cv2.INTER_NEAREST) > 0
+        valid = cv2.erode(valid.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert np.corrcoef(cv2.warpPerspective(im1, H, (96, 72))[valid], imk[valid])[0, 1] > 0.9, k
+    assert corner_error(np.eye(3), list(v.pairs())[-1][2], (96, 72)) > 5
+    again = run_main(capsys, "synth", "hpatches", "--images", photos, "--out", tmp_path / "two", "--max-size", "96",
+                     "--sequences", "6")
+    assert again.returncode == 0 and "6 sequences" in again.stdout
+    assert {s.name for s in load_hpatches(tmp_path / "two")} >= {"i_astronaut_2", "v_chelsea_2"}
+    assert _files(tmp_path / "two" / "v_chelsea") == _files(out / "v_chelsea")  # same seed, same sequence
+    assert_one_line_error(run_main(capsys, "synth", "hpatches", "--images", tmp_path / "none", "--out", out),
+                          "none", "no such folder")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_main(capsys, "synth", "hpatches", "--images", tmp_path / "empty", "--out", out),
+                          "no images")
