@@ -193,3 +193,54 @@ def start_partial(out: str | os.PathLike, keys_of: Callable[[Path], set[str] | l
             h5py.File(partial, "w").close()
             done = set()
     return partial, (set() if overwrite else done)
+
+
+def start_shard(path: str | os.PathLike, keys_of: Callable[[Path], set[str] | list[str]],
+                overwrite: bool = False) -> set[str]:
+    """Keys already in the shard file ``path`` of a multi-process run (created empty when missing,
+    unreadable, or when ``overwrite``); see :mod:`slamfeat.distributed`."""
+    path = Path(path)
+    done = None
+    if path.is_file() and not overwrite:
+        try:
+            done = set(keys_of(path))
+        except Exception:  # a file cut short mid-write: start the shard again
+            done = None
+    if done is None:
+        output_dir(path.parent)
+        h5py.File(path, "w").close()
+        done = set()
+    return done
+
+
+def _copy_group(src: h5py.File, dst: h5py.File, key: str) -> None:
+    if key in dst:
+        del dst[key]
+    parent, _, leaf = key.rpartition("/")
+    src.copy(src[key], dst.require_group(parent) if parent else dst, name=leaf)
+
+
+def merge_shards(out: str | os.PathLike, shards: Iterable[Path],
+                 keys_of: Callable[[Path], set[str] | list[str]]) -> int:
+    """Copy every group of the shard files into ``out`` (its earlier groups kept), atomically.
+
+    The groups are copied as stored (same datasets, types and attributes); ``out`` is written as
+    ``OUT.partial`` and renamed, and the shard files are removed once it is in place. Returns the
+    number of groups copied.
+    """
+    shards = [Path(s) for s in shards]
+    partial, _ = start_partial(out, keys_of)
+    copied = 0
+    with h5py.File(partial, "a") as dst:
+        for shard in shards:
+            if not shard.is_file():
+                continue
+            keys = sorted(keys_of(shard))
+            with h5py.File(shard, "r") as src:
+                for key in keys:
+                    _copy_group(src, dst, key)
+            copied += len(keys)
+    os.replace(partial, out)
+    for shard in shards:
+        shard.unlink(missing_ok=True)
+    return copied

@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--runs", type=int, default=5, help="timed rounds (default 5)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default torch's)")
     p.add_argument("--max-keypoints", type=int, default=2048, help="keypoints per image (default 2048)")
+    p.add_argument("--batch", type=int, default=1,
+                   help="images per network call; ms/image is the call's time over the batch (default 1)")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime timing of students")
     add_device_arg(p)
     add_json_arg(p)
@@ -32,9 +34,10 @@ def run(args) -> int:
     if min(args.resolution) < 16:
         raise BadInput(f"--resolution {args.resolution[0]} {args.resolution[1]}: at least 16 px a side")
     report = bench_extract(args.model or DEFAULT_MODELS, tuple(args.resolution), args.runs, args.device,
-                           args.threads, args.max_keypoints, onnx=not args.no_onnx, progress=progress)
-    rows = [[k, v["ms_per_image"], v["params"]] for k, v in report["results"].items()]
-    print(f"{report['resolution'][0]}×{report['resolution'][1]}, {report['device']}, {report['threads']} threads")
-    print_table(rows, ["model", "ms/image", "params"])
+                           args.threads, args.max_keypoints, onnx=not args.no_onnx, progress=progress, batch=args.batch)
+    rows = [[k, v["ms_per_image"], v["images_per_s"], v["params"]] for k, v in report["results"].items()]
+    print(f"{report['resolution'][0]}×{report['resolution'][1]}, {report['device']}, {report['threads']} threads, "
+          f"batch {report['batch']}")
+    print_table(rows, ["model", "ms/image", "images/s", "params"])
     write_report(args, report)
     return 0

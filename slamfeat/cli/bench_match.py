@@ -39,7 +39,8 @@ def run(args) -> int:
     rows = [[name, pps, report["pairs_per_s"]["slamfeat"] / pps, pps / ceiling, cpu[name], cpu["slamfeat"] / cpu[name],
              report["agreement"].get(name, "reference" if name == "slamfeat" else "-")]
             for name, pps in report["pairs_per_s"].items()]
-    print(f"device {report['device']}, {report['threads']} threads, B={args.batch} pairs of N={args.n}, D={args.dim}")
+    print(f"device {report['device']}, {report['threads']} threads, B={args.batch} pairs of N={args.n}, D={args.dim}, "
+          f"slamfeat kernel {report['kernel']}")
     print_table(rows, ["matcher", "pairs/s", "slamfeat ×", "of ceiling", "pairs/CPU-s", "slamfeat × (CPU)",
                        "same matches"])
     print("all matchers agree" if report["agree"] else "MATCHERS DISAGREE (see agreement in the report)")

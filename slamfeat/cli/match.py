@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from ..distributed import init_from_env
 from ..matching import match_h5
 from ..matching.h5match import MATCHERS
 from .common import add_device_arg, add_json_arg, print_table, write_report
@@ -37,8 +40,11 @@ def run(args) -> int:
                    "max_memory_mb": args.max_memory_mb}
     else:
         options = {"filter_threshold": args.filter_threshold}
+    init_from_env(args.device)  # under torchrun: join the group, take this rank's GPU
     report = match_h5(args.features, args.pairs, args.out, matcher=args.matcher, overwrite=args.overwrite,
                       batch_size=args.batch_size, device=args.device, features_model=args.features_model, **options)
+    if report["processes"] > 1 and int(os.environ.get("RANK", "0")) != 0:
+        return 0  # rank 0 speaks for the run
     write_report(args, report)
     print_table([[report["pairs"], report["matched"], report["skipped"], report["pairs_per_s"],
                   report["matches_per_pair"], report["device"]]],

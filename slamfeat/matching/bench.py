@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..progress import progress
+from .fused import pick_backend
 from .nearest_neighbour import match_batch
 
 
@@ -57,6 +58,12 @@ def _from_matches0(m0: torch.Tensor) -> list[np.ndarray]:
         i = torch.nonzero(row >= 0, as_tuple=True)[0]
         out.append(torch.stack([i, row[i]], 1).numpy())
     return out
+
+
+def _kernel_name(device: torch.device) -> str:
+    if device.type != "cuda":
+        return "bmm"
+    return "fused-triton" if pick_backend(device, "auto") == "triton" else "bmm-float16"
 
 
 def run_benchmark(n: int = 2048, dim: int = 128, batch: int = 16, threads: int | None = None,
@@ -118,18 +125,23 @@ def run_benchmark(n: int = 2048, dim: int = 128, batch: int = 16, threads: int |
         # the same product into a buffer allocated once: no page faults for a fresh B×N×N result
         "matmul_preallocated": lambda: torch.bmm(d0, d1.transpose(1, 2), out=product),
     }
+    if device.type == "cuda":  # the blockwise float16 products beside the fused kernel
+        contenders["slamfeat_bmm"] = lambda: _from_matches0(
+            match_batch(d0, d1, max_memory_mb=max_memory_mb, kernel="bmm")[0])
     product = torch.empty(batch, n, n, device=device)
     seconds, cpu_seconds, results = {}, {}, {}
     for name, fn in progress(contenders.items(), desc="bench match", total=len(contenders)):
         seconds[name], cpu_seconds[name], results[name] = _best_time(fn, repeats)
     mutual_ref = _as_sets(results["slamfeat"])
     smnn_ref = _as_sets(slamfeat_symmetric_ratio())
-    agreement = {name: _as_sets(results[name]) == mutual_ref for name in ("opencv_bf", "kornia", "kornia_mnn_batched")}
+    agreement = {name: _as_sets(results[name]) == mutual_ref
+                 for name in ("opencv_bf", "kornia", "kornia_mnn_batched", "slamfeat_bmm") if name in results}
     agreement.update({name: _as_sets(results[name]) == smnn_ref for name in ("kornia_smnn", "kornia_smnn_batched")})
     pairs_per_s = {name: batch / s for name, s in seconds.items()}
     cpu_pairs_per_s = {name: batch / max(s, 1e-9) for name, s in cpu_seconds.items()}
     return {
         "device": str(device), "threads": torch.get_num_threads(), "n": n, "dim": dim, "batch": batch,
+        "kernel": _kernel_name(device),  # named after the runs: a kernel that failed shows as bmm-float16
         "pairs_per_s": pairs_per_s, "seconds": seconds, "ratio": ratio,
         "cpu_pairs_per_s": cpu_pairs_per_s, "cpu_seconds": cpu_seconds,
         "mutual_matches_per_pair": float(np.mean([len(s) for s in mutual_ref])),

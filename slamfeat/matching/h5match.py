@@ -4,7 +4,8 @@ A reader thread loads the features of the next batch while the matcher runs on t
 matcher sets the pace. Results go to ``OUT.partial`` beside the output and are renamed onto it
 at the end: an earlier output stays as it was if the run fails, and a run that was interrupted
 resumes from the partial file (pairs already there are skipped, as are those in the output,
-unless ``overwrite``).
+unless ``overwrite``). Under ``torchrun`` each process matches its share of the pairs into its
+own shard file and rank 0 merges them (:mod:`slamfeat.distributed`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import torch
 from ..errors import BadInput
 from ..features import resolve_device
 from ..features.base import Features
-from ..h5 import (_read_features_group, existing_pairs, list_feature_names, pair_key, read_pairs, start_partial,
-                  write_matches_group)
+from ..distributed import current_shard
+from ..h5 import (_read_features_group, existing_pairs, list_feature_names, merge_shards, pair_key, read_pairs,
+                  start_partial, start_shard, write_matches_group)
 from ..progress import progress
 from .pairs import match_many
 
@@ -171,10 +173,16 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
         fin = h5py.File(features_path, "r")
     except OSError:
         raise BadInput(f"{features_path}: not a readable HDF5 features file") from None
+    shard = current_shard()
     with fin:
         _check_pairs(features_path, fin, pair_list)
-        partial, done = start_partial(out, existing_pairs, overwrite)
-        todo = [p for p in pair_list if pair_key(*p) not in done]
+        if shard is None:
+            partial, done = start_partial(out, existing_pairs, overwrite)
+            todo = [p for p in pair_list if pair_key(*p) not in done]
+        else:  # this rank's share of the pairs, into its own shard file
+            partial = shard.path(out)
+            done = start_shard(partial, existing_pairs, overwrite) | (set() if overwrite else existing_pairs(out))
+            todo = [p for p in shard.take(pair_list) if pair_key(*p) not in done]
         run = _make_matcher(matcher, features_model, dev, batch_size, dict(options))
         reader = _FeatureReader(features_path, fin)
         n_matches, t0 = 0, time.perf_counter()
@@ -187,8 +195,19 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
                     n_matches += int((m0 >= 0).sum())
                 fout.flush()
         elapsed = time.perf_counter() - t0
-    os.replace(partial, out)
+    matched = len(todo)
+    if shard is None:
+        os.replace(partial, out)
+    else:
+        shard.barrier()  # every shard complete
+        if shard.leader:
+            merge_shards(out, shard.all_paths(out), existing_pairs)
+        counts = shard.gather((matched, n_matches, elapsed))
+        shard.barrier()  # the merged file is in place before any rank returns
+        matched, n_matches = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        elapsed = max(c[2] for c in counts)
     return {"features": str(features_path), "matches": str(out), "matcher": matcher, "device": str(dev),
-            "pairs": len(pair_list), "matched": len(todo), "skipped": len(pair_list) - len(todo),
-            "time_s": elapsed, "pairs_per_s": len(todo) / elapsed if todo and elapsed > 0 else None,
-            "matches_per_pair": n_matches / len(todo) if todo else None, "options": options}
+            "pairs": len(pair_list), "matched": matched, "skipped": len(pair_list) - matched,
+            "time_s": elapsed, "pairs_per_s": matched / elapsed if matched and elapsed > 0 else None,
+            "matches_per_pair": n_matches / matched if matched else None, "options": options,
+            "processes": shard.world if shard else 1}

@@ -24,8 +24,10 @@ import torch
 from torch import Tensor
 
 from ..errors import BadInput
+from .fused import fused_pass, pick_backend
 
 METRICS = ("cosine", "l2", "hamming")
+KERNELS = ("auto", "fused", "bmm", "reference")
 # Bound on |similarity(half) − similarity(float32)| in units of |a|·|b|: two float16 roundings of
 # the inputs (2^-11 relative each), products accumulated in float32.
 _HALF_ERROR = 2.0 ** -10 + 1e-5
@@ -325,7 +327,7 @@ class _ExactCudaMatmul:
 def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1: Tensor | None = None, *,
                 metric: str = "cosine", mutual: bool = True, ratio: float | None = None,
                 distance_threshold: float | None = None, max_memory_mb: float = 256,
-                half: bool | None = None) -> tuple[Tensor, Tensor]:
+                half: bool | None = None, kernel: str = "auto") -> tuple[Tensor, Tensor]:
     """Nearest-neighbour matches of a batch of ``B`` descriptor pairs, padded to common sizes.
 
     Args:
@@ -342,6 +344,11 @@ def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1
         half: compute cosine similarities in float16 (None = on cuda only); decisions within the
             float16 error bound are redone in float32, so the result is the float32 one. Bits are
             matched in float32 (their keys are exact integers), float64 inputs in float64.
+        kernel: how the float16 pass runs: ``auto`` (the fused Triton kernel of
+            :mod:`.fused` on CUDA when Triton is installed, else blockwise matrix products),
+            ``fused`` (the same, warning once when it falls back), ``bmm`` (blockwise products),
+            ``reference`` (the fused kernel's torch mirror, on any device: float16 decisions and
+            their float32 re-check on the CPU too, for tests). The matches are the same.
 
     Returns:
         ``matches0`` ``B×N0`` int64 (−1 unmatched) and ``matching_scores0`` ``B×N0`` float32.
@@ -353,6 +360,8 @@ def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1
         raise BadInput(f"distance threshold {distance_threshold}: expected a value ≥ 0")
     if max_memory_mb <= 0:
         raise BadInput(f"max_memory_mb {max_memory_mb}: expected a positive budget")
+    if kernel not in KERNELS:
+        raise BadInput(f"kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
     batch, n0, d = desc0.shape
     n1, device = desc1.shape[1], desc0.device
     if batch == 0 or n0 == 0 or n1 == 0:
@@ -361,8 +370,13 @@ def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1
     base = torch.float64 if desc0.dtype == torch.float64 else torch.float32
     if metric == "hamming" and (n0 + n1) * (d + 2) >= _FLOAT32_EXACT:
         base = torch.float64  # the tie-breaking keys would no longer be exact in float32
+    backend = pick_backend(device, kernel) if metric == "cosine" and base == torch.float32 else None
     half = (device.type == "cuda" if half is None else bool(half)) and device.type == "cuda" \
         and metric == "cosine" and base == torch.float32
+    if backend == "reference":
+        half = True  # the mirror of a float16 kernel: float16 decisions wherever it runs
+    elif not half:
+        backend = None
     budget = max_memory_mb if device.type == "cuda" else min(max_memory_mb, _CPU_CHUNK_MB)
     workers = _cpu_workers(device, batch, n0 * n1 * d)
     budget /= workers  # the workers' chunks live at the same time
@@ -374,7 +388,7 @@ def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1
     def run(sl: slice) -> tuple[Tensor, Tensor]:
         return _match_slice(desc0[sl], desc1[sl], None if mask0 is None else mask0[sl],
                             None if mask1 is None else mask1[sl], metric, mutual, ratio, distance_threshold,
-                            budget, half, base)
+                            budget, half, base, backend)
 
     if workers == 1:
         out = [run(sl) for sl in slices]
@@ -410,19 +424,35 @@ def _run_in_threads(fn, items: list, workers: int) -> list:
             torch.set_num_threads(saved)
 
 
-def _match_slice(desc0, desc1, mask0, mask1, metric, mutual, ratio, distance_threshold, budget, half, base):
+def _match_slice(desc0, desc1, mask0, mask1, metric, mutual, ratio, distance_threshold, budget, half, base,
+                 backend=None):
     prep = _prepare(desc0, desc1.to(desc0.device), mask0, mask1, metric, base)
     raw_min = _raw_bound(metric, prep.dim, distance_threshold) if distance_threshold is not None else None
     if not half and prep.a.device.type != "cuda":
         p = _nearest_pass(prep, base, budget, second=ratio is not None)
         return _decide(p, prep, mutual, ratio, raw_min)
     with _ExactCudaMatmul():
-        if half:
+        p = _fused_pass(prep, backend) if backend else None
+        if p is not None:
+            _refine_half(prep, p, ratio, raw_min, budget)
+        elif half:
             p = _nearest_pass(prep, torch.float16, budget, second=True, col_index=True, col_second=True)
             _refine_half(prep, p, ratio, raw_min, budget)
         else:  # the column argmax with indices is cheap on the GPU
             p = _nearest_pass(prep, base, budget, second=ratio is not None, col_index=True)
         return _decide(p, prep, mutual, ratio, raw_min)
+
+
+def _fused_pass(prep: _Prepared, backend: str) -> _Pass | None:
+    """The float16 pass of the fused kernel (:mod:`.fused`) as a :class:`_Pass`; None when it failed."""
+    out = fused_pass(prep.a, prep.b, prep.dim, backend)
+    if out is None:
+        return None
+    batch, n0, n1 = prep.a.shape[0], prep.a.shape[1], prep.b.shape[1]
+    p = _Pass(batch, n0, n1, prep.a.device, torch.float32, second=True, columns=True, col_index=True,
+              col_second=True)
+    p.best, p.arg, p.second, p.col_best, p.col_arg, p.col_second = out
+    return p
 
 
 def _decide(p: _Pass, prep: _Prepared, mutual: bool, ratio: float | None,

@@ -22,11 +22,17 @@ def pad_descriptors(descriptors: Sequence[Tensor], dim: int | None = None,
         dim = max((int(d.shape[1]) for d in descriptors), default=0)
     n = max((int(d.shape[0]) for d in descriptors), default=0)
     n = -(-n // multiple) * multiple
-    out = torch.zeros((len(descriptors), n, dim), dtype=torch.float32, device=device)
-    mask = torch.zeros((len(descriptors), n), dtype=torch.bool, device=device)
+    target = torch.device(device) if device is not None else None
+    # CPU descriptors bound for a GPU are padded in pinned memory and copied once, not set by set
+    staged = target is not None and target.type == "cuda" and all(d.device.type == "cpu" for d in descriptors)
+    where = torch.device("cpu") if staged else target
+    out = torch.zeros((len(descriptors), n, dim), dtype=torch.float32, device=where, pin_memory=staged)
+    mask = torch.zeros((len(descriptors), n), dtype=torch.bool, device=where, pin_memory=staged)
     for b, d in enumerate(descriptors):
         out[b, :d.shape[0]] = d.to(device=out.device, dtype=torch.float32)
         mask[b, :d.shape[0]] = True
+    if staged:
+        out, mask = out.to(target, non_blocking=True), mask.to(target, non_blocking=True)
     return out, mask
 
 

@@ -109,3 +109,16 @@ def test_weights_folder_from_environment(cli, images, tmp_path, monkeypatch):
     (folder / "aliked-t16.pth").write_text("corrupt")
     proc = cli("extract", images, "--model", "aliked-t16", "--out", tmp_path / "f.h5")
     assert_one_line_error(proc, "aliked-t16.pth", "not a readable torch weights file")
+
+
+def test_extract_in_batches_from_the_command_line(images, tmp_path, capsys):
+    from slamfeat.cli import main
+    out, report = tmp_path / "f.h5", tmp_path / "r.json"
+    assert main(["extract", str(images), "--model", "orb", "--batch", "2", "--workers", "3", "--out", str(out),
+                 "--json", str(report)]) == 0
+    r = json.loads(report.read_text())
+    assert r["batch_size"] == 2 and r["processes"] == 1 and r["extracted"] == 2
+    with h5py.File(out) as f:
+        assert sorted(f) == ["a.png", "b.jpg"]
+    assert main(["extract", str(images), "--model", "orb", "--batch", "0", "--out", str(tmp_path / "g.h5")]) == 2
+    assert "batch size 0" in capsys.readouterr().err

@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+import torch
+
 from fixtures.core import assert_one_line_error
 from slamfeat.cli import main
 from slamfeat.matching.bench import run_benchmark
@@ -13,6 +16,16 @@ def test_benchmark_contenders_agree():
     for key in ("slamfeat", "opencv_bf", "kornia", "kornia_smnn", "kornia_smnn_batched", "matmul_ceiling"):
         assert report["pairs_per_s"][key] > 0
     assert report["mutual_matches_per_pair"] > 20
+    assert report["kernel"] == "bmm" and report["speedup"]["ceiling_fraction"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_benchmark_reports_the_kernel_and_agrees():
+    from slamfeat.matching.fused import triton_available
+    report = run_benchmark(n=512, dim=128, batch=4, device="cuda", repeats=1)
+    assert report["agree"], report["agreement"]
+    assert report["kernel"] == ("fused-triton" if triton_available() else "bmm-float16")
+    assert report["agreement"]["slamfeat_bmm"] and report["pairs_per_s"]["slamfeat_bmm"] > 0
 
 
 def test_cli_bench_match_json(tmp_path, capsys):

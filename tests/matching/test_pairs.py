@@ -7,7 +7,7 @@ from fixtures.matching import brute_force_matches, correlated_pair
 from slamfeat import match_features
 from slamfeat.errors import BadInput
 from slamfeat.features.base import Features
-from slamfeat.matching import match_many, match_pair, matches_to_indices
+from slamfeat.matching import match_many, match_pair, matches_to_indices, pad_descriptors
 
 
 def _features(desc, binary=False):
@@ -57,3 +57,12 @@ def test_many_keypoints_not_a_multiple_of_sixteen():
     for (f0, f1), (m, _) in zip(pairs, match_many(pairs, ratio=0.9)):
         ref, _ = brute_force_matches(f0.descriptors.numpy(), f1.descriptors.numpy(), ratio=0.9)
         assert m.tolist() == ref.tolist()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_padding_onto_the_gpu_is_staged_and_equal():
+    sets = [torch.rand(5, 8), torch.rand(0, 8), torch.rand(17, 8)]
+    cpu = pad_descriptors(sets, 8, "cpu", 16)
+    gpu = pad_descriptors(sets, 8, "cuda", 16)
+    assert gpu[0].device.type == "cuda" and gpu[1].device.type == "cuda"
+    assert torch.equal(cpu[0], gpu[0].cpu()) and torch.equal(cpu[1], gpu[1].cpu())
