@@ -5,13 +5,23 @@ One network shape serves both, with different widths:
 * a stride-4 stem (two strided 3×3 convolutions) brings the image to ¼ resolution early, where the
   work is cheap; blocks at ¼ and ⅛ (depthwise-separable for the lite model) add context, and the
   ⅛ map is added back onto the ¼ map;
-* the detector head predicts ``cell²`` logits per ¼-resolution position which a pixel shuffle turns
-  into a full-resolution ``B×1×H×W`` logit map, so keypoints are found at full resolution;
+* the detector head predicts ``cell²`` logits per ¼-resolution position, one per pixel of the
+  cell, so keypoints are found at full resolution;
 * the descriptor head gives a ``B×D×H/4×W/4`` map that is sampled bilinearly at the keypoints.
 
-Keypoints are the peaks of ``sigmoid(logits)`` after a simple non-maximum suppression, refined to
-sub-pixel positions by a soft-argmax over their 3×3 neighbourhood, then the ``max_keypoints``
-highest. A student checkpoint (``*.pt``, written by ``slamfeat distill``) is a dictionary of plain
+Extraction never builds the full-resolution map. The ``CELL²`` logits of each ¼-resolution cell
+are a cell's pixels; decoding (:func:`decode`) runs on the whole batch at once, at ¼ resolution:
+each cell's strongest pixel is its candidate, a candidate is dropped when a neighbouring cell's
+candidate is stronger and within ``nms_radius`` pixels (the full-resolution non-maximum
+suppression, on 1/16 of the values), the ``max_keypoints`` best of each image are kept by one
+batched top-k, refined to sub-pixel positions by a soft-argmax over their 3×3 full-resolution
+neighbourhood (read straight from the cell logits), and described by one batched bilinear sample.
+At inference the batch norms are folded into the convolutions; on CUDA the network runs in
+float16, channels-last, and the whole extraction of a batch shape is replayed from a CUDA graph.
+Training sees the pixel-shuffled full-resolution logits (:meth:`StudentNet.forward`), so the
+distillation losses and every earlier checkpoint are unchanged.
+
+A student checkpoint (``*.pt``, written by ``slamfeat distill``) is a dictionary of plain
 values and tensors: ``format``, ``arch`` (the name), ``arch_conf`` (the widths), ``state_dict`` and
 the training state it was saved with.
 """

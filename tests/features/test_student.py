@@ -98,3 +98,52 @@ def test_bad_checkpoints_raise_bad_input(tmp_path):
         load_student(wrong)
     with pytest.raises(BadInput):
         build_student("slamfeat-huge")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_replay_gives_the_eager_features():
+    import skimage.data
+
+    photo = torch.from_numpy(skimage.data.astronaut()[:480, :480]).permute(2, 0, 1).float().div(255)
+    batch = torch.stack([photo, photo.flip(-1)]).cuda()
+    eager = load_extractor("slamfeat-lite", device="cuda", cuda_graphs=False)
+    graphed = load_extractor("slamfeat-lite", device="cuda")
+    with torch.inference_mode():
+        want = eager(batch)
+        for _ in range(3):  # eager, capture, replay
+            got = graphed(batch)
+    assert graphed.__dict__.get("_graphs"), "no graph was captured"
+    for a, b in zip(want, got):
+        assert len(a) == len(b) > 100
+        assert torch.allclose(a.keypoints, b.keypoints, atol=1e-4)
+        assert torch.allclose(a.descriptors, b.descriptors, atol=1e-3)
+
+
+def test_batched_decoding_equals_one_image_at_a_time(astronaut_small):
+    model = load_extractor("slamfeat-lite", max_keypoints=400)
+    x = torch.from_numpy(astronaut_small).permute(2, 0, 1).float().div(255)
+    batch = torch.stack([x, x.flip(-1), x.flip(-2)])
+    with torch.inference_mode():
+        together = model(batch)
+        alone = [model(batch[i:i + 1])[0] for i in range(3)]
+    for a, b in zip(together, alone):
+        assert len(a) == len(b) > 50
+        assert torch.allclose(a.keypoints, b.keypoints, atol=1e-3)
+        assert torch.allclose(a.descriptors, b.descriptors, atol=1e-3)
+
+
+def test_cell_peaks_keep_one_peak_per_neighbourhood():
+    """Two strong pixels 2 px apart in neighbouring cells: only the stronger survives NMS radius 2;
+    at 6 px apart both survive."""
+    from slamfeat.features.student import cell_peaks
+
+    def peaks(x0, x1):
+        full = torch.full((1, 1, 16, 16), -10.0)
+        full[0, 0, 8, x0], full[0, 0, 8, x1] = 5.0, 4.0
+        cells = torch.nn.functional.pixel_unshuffle(full, 4)
+        logits, x, y = cell_peaks(cells, (16, 16), nms_radius=2, border=0)
+        keep = torch.isfinite(logits[0]) & (logits[0] > 0)
+        return sorted(x[0][keep].tolist())
+
+    assert peaks(3, 5) == [3]
+    assert peaks(2, 8) == [2, 8]
