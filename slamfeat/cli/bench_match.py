@@ -13,6 +13,7 @@ def add_parser(sub) -> None:
                        description="Match B random pairs of N×D unit descriptors with slamfeat, OpenCV's "
                                    "cross-checked BFMatcher and kornia's match_mnn/match_smnn (per pair and "
                                    "batched); a bare batched matrix product of the same size is the ceiling. "
+                                   "--matcher lightglue adds LightGlue on the same descriptors. "
                                    "Checks that all return the same mutual matches.")
     p.add_argument("--n", type=int, default=2048, help="keypoints per side (default 2048)")
     p.add_argument("--dim", type=int, default=128, help="descriptor size (default 128)")
@@ -20,6 +21,10 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and OpenCV (default: torch's)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per contender, the best counts (default 3)")
     p.add_argument("--ratio", type=float, default=0.95, help="ratio of the smnn contenders (default 0.95)")
+    p.add_argument("--matcher", default="nn", choices=["nn", "lightglue"],
+                   help="lightglue: also time LightGlue on the same descriptors (batched and per pair; D must be 128)")
+    p.add_argument("--lightglue-features", default="aliked-n16",
+                   help="whose LightGlue weights to time (default aliked-n16, the shipped students' teacher)")
     add_device_arg(p)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -32,7 +37,8 @@ def run(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise BadInput(f"--threads {args.threads}: expected ≥ 1")
     report = run_benchmark(n=args.n, dim=args.dim, batch=args.batch, threads=args.threads,
-                           device=resolve_device(args.device), repeats=args.repeats, ratio=args.ratio)
+                           device=resolve_device(args.device), repeats=args.repeats, ratio=args.ratio,
+                           matcher=args.matcher, lightglue_features=args.lightglue_features)
     write_report(args, report)
     ceiling = report["pairs_per_s"]["matmul_ceiling"]
     cpu = report["cpu_pairs_per_s"]

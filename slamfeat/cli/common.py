@@ -23,6 +23,44 @@ def add_model_args(parser: argparse.ArgumentParser, multiple: bool = False) -> N
     parser.add_argument("--resize-max", type=int, default=None, help="resize so the longest side is this many pixels")
 
 
+def add_matcher_args(parser: argparse.ArgumentParser, default: str = "nn") -> None:
+    """``--matcher``, ``--ratio``, ``--distance-threshold``, ``--no-mutual``, ``--filter-threshold``,
+    ``--lightglue-weights`` (the fields of :class:`slamfeat.matching.MatcherConfig`)."""
+    g = parser.add_argument_group("matching")
+    g.add_argument("--matcher", default=default, choices=["nn", "lightglue"],
+                   help="nn: mutual nearest neighbours; lightglue: the features' LightGlue (disk, aliked-n16/n32, xfeat, "
+                        f"and students distilled from them: their teacher's) (default {default})")
+    g.add_argument("--ratio", type=float, default=None,
+                   help="nn: Lowe's ratio threshold in (0, 1]; 1 = no test (default: 0.8 for sift, none otherwise)")
+    g.add_argument("--distance-threshold", type=float, default=None,
+                   help="nn: largest L2 distance (float descriptors) or number of differing bits (binary)")
+    g.add_argument("--no-mutual", dest="mutual", action="store_false", help="nn: no mutual nearest-neighbour check")
+    g.add_argument("--filter-threshold", type=float, default=0.1, help="lightglue: match probability threshold (default 0.1)")
+    g.add_argument("--lightglue-weights", default=None, metavar="FILE",
+                   help="lightglue: a weights file instead of the features' own (same architecture)")
+
+
+def matcher_config(args: argparse.Namespace):
+    """The :class:`slamfeat.matching.MatcherConfig` of the flags of :func:`add_matcher_args` (checked)."""
+    from ..matching.matcher import MatcherConfig
+    return MatcherConfig(args.matcher, mutual=args.mutual, ratio=args.ratio, distance_threshold=args.distance_threshold,
+                         filter_threshold=args.filter_threshold, weights=args.lightglue_weights,
+                         max_memory_mb=getattr(args, "max_memory_mb", 256)).check()
+
+
+def describe_matcher(d: dict) -> str:
+    """One line naming a matcher from its report entry (:meth:`slamfeat.matching.Matcher.describe`)."""
+    if d.get("name") == "lightglue":
+        via = f", teacher {d['teacher']} ({d['teacher_space']})" if d.get("teacher") else ""
+        return f"lightglue ({d['weights']}{via}, filter {d['filter_threshold']:g})"
+    parts = ["mutual" if d.get("mutual", True) else "not mutual"]
+    if d.get("ratio") is not None:
+        parts.append(f"ratio {d['ratio']:g}{' (default)' if d.get('ratio_is_default') else ''}")
+    if d.get("distance_threshold") is not None:
+        parts.append(f"distance ≤ {d['distance_threshold']:g}")
+    return f"nn ({', '.join(parts)})"
+
+
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="where networks and the matcher run (auto = cuda when present)")

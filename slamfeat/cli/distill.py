@@ -22,7 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps (default {d.steps})")
     p.add_argument("--losses", nargs="+", default=None, metavar="NAME[=W]",
                    help=f"losses and weights, e.g. det-kl=1,absolute=1; names: {', '.join(LOSSES)} "
-                        f"(default {','.join(f'{k}={v:g}' for k, v in DEFAULT_LOSSES.items())})")
+                        f"(default {','.join(f'{k}={v:g}' for k, v in DEFAULT_LOSSES.items())}); a positive "
+                        f"absolute weight keeps the student in the teacher's descriptor space, so that "
+                        f"--matcher lightglue uses the teacher's LightGlue")
     p.add_argument("--batch", type=int, default=d.batch, help=f"pairs per step (default {d.batch})")
     p.add_argument("--crop", type=int, default=d.crop, help=f"crop side in px, multiple of 32 (default {d.crop})")
     p.add_argument("--points", type=int, default=d.points, help=f"correspondences per pair (default {d.points})")

@@ -6,7 +6,8 @@ from ..errors import BadInput
 from ..eval.airsim import AirSimEvalConfig, evaluate
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import add_device_arg, add_json_arg, names_of, print_table, write_report
+from .common import (add_device_arg, add_json_arg, add_matcher_args, describe_matcher, matcher_config, names_of,
+                     print_table, write_report)
 
 _DEFAULTS = AirSimEvalConfig()
 
@@ -43,6 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--estimator", default=_DEFAULTS.estimator, choices=["usac", "ransac"],
                    help="essential-matrix estimator: usac (OpenCV USAC_ACCURATE, default) or ransac (plain, SuperGlue's)")
     p.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (default: settings.json or 90)")
+    add_matcher_args(p)
     add_device_arg(p)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -53,15 +55,16 @@ def run(args) -> int:
         raise BadInput("--stride and --max-pairs must be at least 1, --threshold positive")
     config = AirSimEvalConfig(gaps=parse_ints(args.gaps, "--gaps"), stride=args.stride, max_pairs=args.max_pairs,
                               threshold=args.threshold, max_keypoints=args.max_keypoints,
-                              ransac_threshold=args.ransac_threshold, estimator=args.estimator, fov_deg=args.fov, device=args.device)
+                              ransac_threshold=args.ransac_threshold, estimator=args.estimator, fov_deg=args.fov, device=args.device,
+                              matcher=matcher_config(args))
     conf = {"weights": args.weights} if args.weights else {}
     report = evaluate(args.root, names_of(args.model, DEFAULT_MODEL), config, progress=progress, **conf)
     key = f"{config.threshold:g}"
     rows = [[m, r["repeatability"][key], r["matching_score"][key], r["mrs"], r["pose_auc"]["5"], r["pose_auc"]["10"],
-             r["pose_auc"]["20"], r["keypoints_per_image"], r["matches_per_pair"], r["pairs"]]
+             r["pose_auc"]["20"], r["keypoints_per_image"], r["matches_per_pair"], r["pairs"], describe_matcher(r["matcher"])]
             for m, r in report["results"].items()]
     print(f"{report['dataset']['frames']} frames, gaps {','.join(map(str, config.gaps))}")
     print_table(rows, ["model", f"rep@{key}", f"MS@{key}", f"MRS@{key}", "AUC@5", "AUC@10", "AUC@20", "kpts",
-                       "matches", "pairs"])
+                       "matches", "pairs", "matcher"])
     write_report(args, report)
     return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pycolmap
 
 from ..reconstruction import ReconstructionConfig, reconstruct
-from ..matching.h5match import MATCHERS
 from ..reconstruction.mapping import MAPPERS
-from .common import add_device_arg, add_json_arg, add_model_args, model_conf, print_table, write_report
+from .common import (add_device_arg, add_json_arg, add_matcher_args, add_model_args, describe_matcher, matcher_config,
+                     model_conf, print_table, write_report)
 
 
 def add_parser(sub) -> None:
@@ -19,8 +19,6 @@ def add_parser(sub) -> None:
                    help="folder of images, or an AirSim recording (then the poses are compared with the truth)")
     p.add_argument("--out", required=True, help="output folder (features.h5, matches.h5, database.db, model/, points.ply)")
     p.add_argument("--pairs", default="exhaustive", help="exhaustive | sequential:K | a pairs FILE (default exhaustive)")
-    p.add_argument("--matcher", default="nn", choices=MATCHERS, help="feature matcher (default nn: mutual nearest neighbours)")
-    p.add_argument("--ratio", type=float, default=None, help="Lowe's ratio test of the nn matcher (default none)")
     p.add_argument("--camera-model", default="SIMPLE_RADIAL", help="COLMAP camera model (default SIMPLE_RADIAL)")
     p.add_argument("--camera-params", default="", help="known camera parameters, COLMAP's comma-separated list")
     p.add_argument("--single-camera", action="store_true", help="all images share one camera")
@@ -30,6 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="recompute the files an earlier run left in --out")
     p.add_argument("--verbose", action="store_true", help="show COLMAP's log")
     add_model_args(p)
+    add_matcher_args(p)
     add_device_arg(p)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -40,16 +39,27 @@ def run(args) -> int:
         pycolmap.logging.minloglevel = 2  # errors only
     config = ReconstructionConfig(
         model=str(args.model), weights=args.weights, extractor_conf=model_conf(args), pairs=args.pairs,
-        matcher=args.matcher, matcher_conf={} if args.ratio is None else {"ratio": args.ratio}, camera_model=args.camera_model, camera_params=args.camera_params,
+        matcher=args.matcher, matcher_conf=matcher_options(matcher_config(args)), camera_model=args.camera_model,
+        camera_params=args.camera_params,
         single_camera=args.single_camera, mapper=args.mapper, compare_sift=args.compare_sift,
         device=args.device, seed=args.seed, overwrite=args.overwrite)
     report = reconstruct(args.images_dir, args.out, config)
     rows = [_row(report)] + ([_row(report["sift"])] if "sift" in report else [])
     print_table(rows, ["model", "registered", "points3D", "reproj_px", "track_len", "pos_err_rel", "rot_err_deg", "time_s"])
+    print(f"matcher: {describe_matcher(report['matcher'])}")
     if "outputs" in report:
         print(f"model -> {report['outputs']['model']} (COLMAP), {report['outputs']['ply']}")
     write_report(args, report)
     return 0
+
+
+def matcher_options(config) -> dict:
+    """The options that differ from :class:`~slamfeat.matching.MatcherConfig`'s defaults (as ``matcher_conf``)."""
+    from dataclasses import asdict
+
+    from ..matching import MatcherConfig
+    default = asdict(MatcherConfig())
+    return {k: v for k, v in asdict(config).items() if k != "name" and v != default[k]}
 
 
 def _row(r: dict) -> list:

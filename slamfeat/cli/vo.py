@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import BadInput
-from .common import add_device_arg, add_json_arg, add_model_args, extractor_from_args, print_table, write_report
+from .common import (add_device_arg, add_json_arg, add_matcher_args, add_model_args, describe_matcher, extractor_from_args,
+                     matcher_config, print_table, write_report)
 
 VO_MAX_KEYPOINTS = 1024  # enough for tracking, few enough for speed
 
@@ -22,6 +23,7 @@ def add_vo_args(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--no-video", action="store_true", help="do not write the video of tracked matches")
     p.add_argument("--show", action="store_true", help="open a live view of the tracked matches")
     add_model_args(p)
+    add_matcher_args(p)
     add_device_arg(p)
     add_json_arg(p)
 
@@ -39,12 +41,14 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..vo import choose_camera, open_source, run_vo
+    from ..vo.frontend import VOConfig
     from ..vo.default import default_sequence
 
     if args.max_frames is not None and args.max_frames < 1:
         raise BadInput(f"--max-frames {args.max_frames}: at least 1")
     if args.fps <= 0:
         raise BadInput(f"--fps {args.fps}: must be positive")
+    config = VOConfig(matcher=matcher_config(args))
     if args.source is None:
         print("source: the embedded default sequence (rendered once, then cached)")
     path = Path(args.source) if args.source is not None else default_sequence()
@@ -52,13 +56,14 @@ def run(args: argparse.Namespace) -> int:
     camera = choose_camera(source, args.calib, args.fov)
     overrides = {} if args.max_keypoints is not None else {"max_keypoints": VO_MAX_KEYPOINTS}
     extractor = extractor_from_args(args, **overrides)
-    report, outputs = run_vo(source, extractor, camera, args.out, max_frames=args.max_frames,
+    report, outputs = run_vo(source, extractor, camera, args.out, config, max_frames=args.max_frames,
                              draw=not args.no_video, show=args.show, model_name=str(args.model))
     if camera.origin == "guess":
         print(f"intrinsics: none given, guessed fx = fy = {camera.K[0, 0]:.1f} px (give --calib or --fov)")
     keys = ["frames", "tracked_frames", "keyframes", "fps", "trajectory_length", "ate_rmse", "ate_rmse_rel",
             "rpe_trans", "rpe_rot_deg"]
-    print_table([[k, report[k]] for k in keys if k in report], ["vo " + str(args.model), Path(source.name).name])
+    print_table([[k, report[k]] for k in keys if k in report] + [["matcher", describe_matcher(report["matcher"])]],
+                ["vo " + str(args.model), Path(source.name).name])
     for what, where in (("trajectory", outputs.trajectory), ("plot", outputs.plot), ("matches video", outputs.video),
                         ("map", outputs.map), ("report", outputs.report)):
         if where is not None:

@@ -27,6 +27,7 @@ from ..errors import BadInput
 from ..features import REGISTRY, resolve_device
 from ..features.student import SlamfeatStudent, build_student, read_checkpoint, student_checkpoint
 from ..features.superpoint import sample_descriptors
+from ..features.teacher_space import teacher_space_record
 from ..io import atomic_path
 from . import losses as L
 from .data import training_images
@@ -227,18 +228,20 @@ def _dist_info() -> tuple[int, int]:
 def save_checkpoint(path: str | os.PathLike, student: SlamfeatStudent, model: DistillModel,
                     optimizer: torch.optim.Optimizer, step: int, cfg: DistillConfig, conf: dict[str, Any]) -> None:
     """Write the student and the training state atomically (a reader never sees half a file)."""
-    ckpt = student_checkpoint(student, conf=conf, teacher=cfg.teacher, step=int(step),
-                              config=json.dumps(asdict(cfg)), optimizer=optimizer.state_dict(),
-                              projection=(model.projection.state_dict() if model.projection is not None else {}))
+    space = teacher_space_record(cfg.teacher, REGISTRY[cfg.teacher].descriptor_dim, cfg.losses.get("absolute", 0.0),
+                                 model.projection)
+    ckpt = student_checkpoint(student, conf=conf, step=int(step), config=json.dumps(asdict(cfg)),
+                              optimizer=optimizer.state_dict(), **space)
     with atomic_path(path) as tmp:
         torch.save(ckpt, str(tmp))
 
 
 def ship_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **conf: Any) -> None:
-    """Copy a trained student without its training state (what ships in the package); ``conf``
-    overrides the extractor options saved with it (e.g. ``detection_threshold``)."""
+    """Copy a trained student without its optimiser state (what ships in the package); ``conf``
+    overrides the extractor options saved with it (e.g. ``detection_threshold``). The absolute loss's
+    projection stays: it maps the descriptors into the teacher's space for the teacher's LightGlue."""
     ckpt = read_checkpoint(src)
-    keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "projection")}
+    keep = {k: v for k, v in ckpt.items() if k != "optimizer"}
     keep["conf"] = {**(ckpt.get("conf") or {}), **conf}
     keep["state_dict"] = {k: v.clone() for k, v in ckpt["state_dict"].items()}
     with atomic_path(dst) as tmp:

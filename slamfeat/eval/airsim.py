@@ -5,7 +5,7 @@ frame with its planar depth and the true relative pose; a depth check against th
 depth removes occluded points. Scores per pair, averaged over pairs:
 
 - repeatability, matching score and MRS at ``threshold`` px (:mod:`slamfeat.metrics`), with
-  mutual-nearest-neighbour matches;
+  the configured matcher's matches (mutual nearest neighbours by default);
 - the relative pose from the essential matrix of the matches (RANSAC, ``ransac_threshold`` px)
   against the true pose: error = max(rotation error, translation-direction error) in degrees
   (inf when no pose comes out), summarised as the AUC at 5/10/20°.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -24,6 +24,7 @@ import numpy as np
 from .. import metrics
 from ..datasets.airsim import AirSimRecording, read_recording
 from ..errors import BadInput
+from ..matching.matcher import Matcher, MatcherConfig
 from ..features import Extractor, Features, load_extractor, resolve_device, top_k
 from ..geometry.camera import estimate_relative_pose, pose_auc, pose_error, relative_pose, warp_keypoints_with_depth
 
@@ -44,6 +45,7 @@ class AirSimEvalConfig:
     occlusion_tol: float = 0.05  # relative depth difference that counts as occluded
     fov_deg: float | None = None  # None = settings.json or 90°
     device: str = "auto"
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn or lightglue, with its options
 
 
 def frame_pairs(n_frames: int, gaps: Sequence[int], stride: int, max_pairs: int | None = None) -> list[tuple[int, int]]:
@@ -107,7 +109,7 @@ def summarise(pairs: list[dict[str, Any]], config: AirSimEvalConfig) -> dict[str
 
 def evaluate_recording(recording: AirSimRecording, features_of: Callable[[int], Features],
                        config: AirSimEvalConfig = AirSimEvalConfig(), device=None,
-                       progress: Callable | None = None) -> dict[str, Any]:
+                       progress: Callable | None = None, matcher: Matcher | None = None) -> dict[str, Any]:
     """Score one feature source on a recording.
 
     Args:
@@ -117,10 +119,9 @@ def evaluate_recording(recording: AirSimRecording, features_of: Callable[[int], 
         the contract's per-model dict plus ``per_gap`` (the same scores for each gap),
         ``keypoints_per_image`` and ``ms_per_image``.
     """
-    from ..matching import match_pair
-
     if not recording.has_depth:
         raise BadInput(f"{recording.root}: the recording has no depth images; eval airsim needs them")
+    matcher = matcher or Matcher(config.matcher, None, device)
     pairs = frame_pairs(len(recording), config.gaps, config.stride, config.max_pairs)
     if not pairs:
         raise BadInput(f"{recording.root}: {len(recording)} frames, too few for gaps {list(config.gaps)}")
@@ -133,7 +134,7 @@ def evaluate_recording(recording: AirSimRecording, features_of: Callable[[int], 
     depth = _DepthCache(recording)
     results = []
     for i, j in (progress(sorted(pairs), "pairs") if progress else sorted(pairs)):
-        m0, _ = match_pair(feats[i], feats[j], mutual=True, device=device)
+        m0, _ = matcher.match(feats[i], feats[j])
         T = relative_pose(recording.frames[i].T_world_cam, recording.frames[j].T_world_cam)
         results.append({"gap": j - i, **evaluate_pair(feats[i], feats[j], m0.numpy(), depth(i), depth(j),
                                                       recording.K, T, config)})
@@ -158,6 +159,8 @@ def evaluate(root: str | os.PathLike, models: Sequence[str | Extractor], config:
     recording = read_recording(root, config.fov_deg)
     recording.check_depth_sizes()
     device = resolve_device(config.device)
+    for model in models:  # a matcher that does not fit a model fails before any work
+        Matcher(config.matcher, model, device)
     results = {}
     for model in models:
         extractor = model if isinstance(model, Extractor) else load_extractor(
@@ -167,10 +170,12 @@ def evaluate(root: str | os.PathLike, models: Sequence[str | Extractor], config:
         def features_of(i: int, extractor=extractor) -> Features:
             return top_k(extractor.extract(recording.read_image(i)).to("cpu"), config.max_keypoints)
 
-        results[label] = evaluate_recording(recording, features_of, config, device, progress)
+        matcher = Matcher(config.matcher, extractor, device)
+        results[label] = evaluate_recording(recording, features_of, config, device, progress, matcher)
+        results[label]["matcher"] = matcher.describe()
     dataset = {"root": str(root), "frames": len(recording), "image_size": list(recording.image_size),
                "K": recording.K.tolist()}
-    settings = {**asdict(config), "gaps": list(config.gaps), "device": str(device), "matcher": "mutual nearest neighbour"}
+    settings = {**asdict(config), "gaps": list(config.gaps), "device": str(device)}
     return {"dataset": dataset, "settings": settings, "results": results}
 
 

@@ -35,6 +35,7 @@ from ..features import Extractor, Features, load_extractor, resolve_device, top_
 from ..geometry.homography import (corner_error, estimate_homography, inside_image, rescale_homography,
                                    warp_points)
 from ..io import read_image
+from ..matching.matcher import Matcher, MatcherConfig
 
 THRESHOLDS = tuple(range(1, 11))
 HOMOGRAPHY_THRESHOLDS = (1, 3, 5)
@@ -46,7 +47,7 @@ class HPatchesEvalConfig:
 
     max_size: int = 640  # longest image side, px (images are only ever shrunk)
     max_keypoints: int = 1024  # best-scored keypoints kept per image
-    matcher: str = "mutual_nearest_neighbour"
+    matcher: MatcherConfig = MatcherConfig()  # nn (mutual nearest neighbours) or lightglue, with its options
     ransac_threshold: float = 3.0  # px, for the homography estimate
     score_threshold: float = 3.0  # px, for repeatability, matching score and MRS
     thresholds: tuple[int, ...] = THRESHOLDS
@@ -77,6 +78,7 @@ class ModelRun:
     """What one extractor accumulates over the dataset."""
 
     extractor: Extractor
+    matcher: Matcher
     pairs: list[PairResult] = field(default_factory=list)
     keypoints: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
@@ -145,8 +147,6 @@ def _extract(run: ModelRun, image: np.ndarray, max_keypoints: int, timed: bool =
 def evaluate_sequence(sequence: HPatchesSequence, runs: dict[str, ModelRun], config: HPatchesEvalConfig,
                       device) -> None:
     """Extract, match and score one sequence for every model, appending to ``runs``."""
-    from ..matching import match_pair
-
     images, scales = zip(*(resize_max(read_image(p), config.max_size) for p in sequence.images))
     for run in runs.values():
         if not run.seconds:  # warm-up: the first call of a network pays one-time costs
@@ -154,7 +154,7 @@ def evaluate_sequence(sequence: HPatchesSequence, runs: dict[str, ModelRun], con
         feats = [_extract(run, im, config.max_keypoints) for im in images]
         for _, k, H in sequence.pairs():
             Hs = rescale_homography(H, scales[0], scales[k - 1])
-            m0, _ = match_pair(feats[0], feats[k - 1], mutual=True, device=device)
+            m0, _ = run.matcher.match(feats[0], feats[k - 1])
             scores = evaluate_pair(feats[0], feats[k - 1], m0.numpy(), Hs, config)
             run.pairs.append(PairResult(sequence.name, sequence.kind, k, **scores))
 
@@ -190,6 +190,7 @@ def summarise(run: ModelRun, config: HPatchesEvalConfig) -> dict[str, Any]:
         "ms_per_image": 1000 * _mean(run.seconds) if run.seconds else None,
         "pairs": len(pairs),
         "model_config": run.extractor.describe_config(),
+        "matcher": run.matcher.describe(),
     }
 
 
@@ -250,17 +251,25 @@ def evaluate(root: str | os.PathLike | None, models: Sequence[str | Extractor],
         from ..synth.hpatches import SynthHPatchesConfig, make_hpatches
 
         extractors = load_models(models, config, device)  # an unknown model fails before the set is made
+        runs = model_runs(extractors, config, device)  # and a matcher that does not fit it
         synth = synth or SynthHPatchesConfig(max_size=config.max_size)
         with tempfile.TemporaryDirectory(prefix="slamfeat-hpatches-") as tmp:
             made = make_hpatches(tmp, synth)
             sequences, dataset = _dataset(tmp, config)
-            report = _evaluate(sequences, dataset, extractors, config, device, progress)
+            report = _evaluate(sequences, dataset, runs, config, device, progress)
         report["dataset"].update(root=None, synthetic=True, synth=made["config"])
         return report
+    runs = model_runs(load_models(models, config, device), config, device)
     sequences, dataset = _dataset(root, config)
     if verify:
         verify_images(sequences)
-    return _evaluate(sequences, dataset, load_models(models, config, device), config, device, progress)
+    return _evaluate(sequences, dataset, runs, config, device, progress)
+
+
+def model_runs(extractors: dict[str, Extractor], config: HPatchesEvalConfig, device) -> dict[str, ModelRun]:
+    """One :class:`ModelRun` per extractor, with the configured matcher built for its features."""
+    return {label: ModelRun(extractor, Matcher(config.matcher, extractor, device))
+            for label, extractor in extractors.items()}
 
 
 def load_models(models: Sequence[str | Extractor], config: HPatchesEvalConfig, device) -> dict[str, Extractor]:
@@ -287,9 +296,8 @@ def _dataset(root, config: HPatchesEvalConfig) -> tuple[list[HPatchesSequence], 
     return sequences, dataset
 
 
-def _evaluate(sequences: list[HPatchesSequence], dataset: dict[str, Any], extractors: dict[str, Extractor],
+def _evaluate(sequences: list[HPatchesSequence], dataset: dict[str, Any], runs: dict[str, ModelRun],
               config: HPatchesEvalConfig, device, progress: Callable | None) -> dict[str, Any]:
-    runs = {label: ModelRun(extractor) for label, extractor in extractors.items()}
     for sequence in (progress(sequences, "eval hpatches") if progress else sequences):
         evaluate_sequence(sequence, runs, config, device)
     settings = {**asdict(config), "device": str(device), "thresholds": list(config.thresholds),

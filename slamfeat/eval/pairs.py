@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from ..datasets.pairs import PosePair, read_pairs
 from ..errors import BadInput
+from ..matching.matcher import Matcher, MatcherConfig
 from ..features import Extractor, Features, load_extractor, resolve_device, top_k
 from ..geometry.camera import epipolar_errors, estimate_relative_pose, pose_auc, pose_error
 from ..io import read_image
@@ -42,6 +43,7 @@ class PairsEvalConfig:
     epipolar_threshold: float = 5e-4
     resize_max: int | None = None  # longest image side fed to the extractor (keypoints come back in full size)
     device: str = "auto"
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn or lightglue, with its options
 
 
 def unrotate_keypoints(keypoints: np.ndarray, rot: int, size: tuple[int, int]) -> np.ndarray:
@@ -79,14 +81,13 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_pairs(pairs: Sequence[PosePair], features_of: Callable[[str, int], Features], config: PairsEvalConfig,
-                   device=None, progress: Callable | None = None) -> dict[str, Any]:
+                   device=None, progress: Callable | None = None, matcher: Matcher | None = None) -> dict[str, Any]:
     """Score one feature source on pairs.
 
     Args:
         features_of: ``(image name, rot)`` → :class:`Features` in the pixels of the stored image.
     """
-    from ..matching import match_pair
-
+    matcher = matcher or Matcher(config.matcher, None, device)
     cache: dict[tuple[str, int], Features] = {}
     seconds = []
 
@@ -100,7 +101,7 @@ def evaluate_pairs(pairs: Sequence[PosePair], features_of: Callable[[str, int], 
     results = []
     for pair in (progress(pairs, "pairs") if progress else pairs):
         f0, f1 = get(pair.name0, pair.rot0), get(pair.name1, pair.rot1)
-        m0, _ = match_pair(f0, f1, mutual=True, device=device)
+        m0, _ = matcher.match(f0, f1)
         results.append(evaluate_pair(f0, f1, m0.numpy(), pair, config))
     summary = summarise(results)
     summary["keypoints_per_image"] = float(np.mean([len(f) for f in cache.values()])) if cache else 0.0
@@ -134,6 +135,8 @@ def evaluate(pairs_file: str | os.PathLike, images: str | os.PathLike, models: S
     images = Path(images)
     check_images(pairs, images)
     device = resolve_device(config.device)
+    for model in models:  # a matcher that does not fit a model fails before any work
+        Matcher(config.matcher, model, device)
     conf = {"max_keypoints": config.max_keypoints, **extractor_conf}
     if config.resize_max:
         conf["resize_max"] = config.resize_max
@@ -152,9 +155,11 @@ def evaluate(pairs_file: str | os.PathLike, images: str | os.PathLike, models: S
                 feats = Features(torch.from_numpy(kp).float(), feats.scores, feats.descriptors, size, feats.binary)
             return feats
 
-        results[label] = evaluate_pairs(pairs, features_of, config, device, progress)
+        matcher = Matcher(config.matcher, extractor, device)
+        results[label] = evaluate_pairs(pairs, features_of, config, device, progress, matcher)
+        results[label]["matcher"] = matcher.describe()
     dataset = {"pairs_file": str(pairs_file), "images": str(images), "pairs": len(pairs)}
-    settings = {**asdict(config), "device": str(device), "matcher": "mutual nearest neighbour"}
+    settings = {**asdict(config), "device": str(device)}
     return {"dataset": dataset, "settings": settings, "results": results}
 
 

@@ -112,27 +112,24 @@ def evaluate_stereo_pair(f0: Features, f1: Features, matches0: np.ndarray, dispa
     }
 
 
-def make_matcher(config: StereoEvalConfig, model: str, device: torch.device
+def make_matcher(config: StereoEvalConfig, model: str | Extractor, device: torch.device
                  ) -> tuple[Callable[[Features, Features], torch.Tensor], str]:
-    """A function ``(f0, f1) → matches0`` for ``config.matcher`` and the matcher's name for the report."""
-    if config.matcher == "nn":
-        from ..matching import match_pair
+    """A function ``(f0, f1) → matches0`` for ``config.matcher`` (a :class:`~slamfeat.matching.Matcher` for the
+    features of ``model``: SIFT's ratio default, a student's teacher's LightGlue) and its name for the report."""
+    from ..matching.matcher import Matcher, MatcherConfig
 
-        def nearest(f0: Features, f1: Features) -> torch.Tensor:
-            return match_pair(f0, f1, mutual=True, ratio=config.ratio, distance_threshold=config.distance_threshold,
-                              device=device)[0]
+    matcher = Matcher(MatcherConfig(config.matcher, ratio=config.ratio, distance_threshold=config.distance_threshold,
+                                    filter_threshold=config.filter_threshold), model, device)
+    d = matcher.describe()
+    if d["name"] == "lightglue":
+        name = f"lightglue ({d['weights']})"
+    else:
         name = "mutual nearest neighbour"
-        if config.ratio is not None:
-            name += f", ratio {config.ratio:g}"
-        if config.distance_threshold is not None:
-            name += f", distance ≤ {config.distance_threshold:g}"
-        return nearest, name
-    if config.matcher == "lightglue":
-        from ..matching.lightglue import load_lightglue
-
-        lightglue = load_lightglue(model, None, config.filter_threshold, str(device))
-        return (lambda f0, f1: lightglue.match(f0, f1)[0]), f"lightglue ({lightglue.weights_path.name})"
-    raise BadInput(f"matcher {config.matcher!r}: choose one of {', '.join(MATCHERS)}")
+        if d["ratio"] is not None:
+            name += f", ratio {d['ratio']:g}"
+        if d["distance_threshold"] is not None:
+            name += f", distance ≤ {d['distance_threshold']:g}"
+    return (lambda f0, f1: matcher.match(f0, f1)[0]), name
 
 
 def _summarise(results: list[dict[str, Any]], seconds: list[float]) -> dict[str, Any]:
@@ -191,8 +188,7 @@ def evaluate(models: Sequence[str | Extractor], config: StereoEvalConfig = Stere
     for model in (progress(models, "models") if progress and len(models) > 1 else models):
         extractor = model if isinstance(model, Extractor) else load_extractor(model, device=device, **conf)
         label = str(model) if not isinstance(model, Extractor) else (extractor.name or type(extractor).__name__)
-        match, matcher_name = make_matcher(config, str(model) if not isinstance(model, Extractor) else extractor.name,
-                                           device)
+        match, matcher_name = make_matcher(config, extractor, device)
         matcher_names.add(matcher_name)
         per_pair, seconds = [], []
         for pair in pairs:
@@ -204,7 +200,7 @@ def evaluate(models: Sequence[str | Extractor], config: StereoEvalConfig = Stere
             m0 = match(*features)
             per_pair.append(evaluate_stereo_pair(features[0], features[1], m0.cpu().numpy(), pair.disparity,
                                                  config.repeatability_threshold))
-        results[label] = _summarise(per_pair, seconds)
+        results[label] = {**_summarise(per_pair, seconds), "matcher": matcher_name}
     dataset = {"pairs": [p.name for p in pairs],
                "image_size": [int(pairs[0].left.shape[1]), int(pairs[0].left.shape[0])],
                "real_images": True}

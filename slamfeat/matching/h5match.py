@@ -29,9 +29,8 @@ from ..distributed import current_shard
 from ..h5 import (_read_features_group, existing_pairs, list_feature_names, merge_shards, pair_key, read_pairs,
                   start_partial, start_shard, write_matches_group)
 from ..progress import progress
-from .pairs import match_many
+from .matcher import MATCHERS, Matcher, MatcherConfig
 
-MATCHERS = ("nn", "lightglue")
 _CACHE_IMAGES = 512  # features kept in memory between batches (pairs share images)
 
 
@@ -120,23 +119,8 @@ def _prefetch(iterator: Iterator, depth: int = 2) -> Iterator:
                 thread.join(0.05)
 
 
-def _make_matcher(matcher: str, features_model: str | None, device: torch.device, batch_size: int,
-                  options: dict[str, Any]):
-    if matcher == "nn":
-        def run(batch):
-            return match_many([(f0, f1) for _, _, f0, f1 in batch], batch_size=batch_size, device=device, **options)
-        return run
-    from .lightglue import load_lightglue
-    lg = load_lightglue(features_model or "disk", options.get("weights"), options.get("filter_threshold", 0.1),
-                        str(device))
-
-    def run_lg(batch):  # LightGlue prunes points per pair: kornia runs such pairs one at a time anyway
-        return [lg.match(f0, f1) for _, _, f0, f1 in batch]
-    return run_lg
-
-
 def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequence[tuple[str, str]],
-             out_path: str | os.PathLike, *, matcher: str = "nn", overwrite: bool = False, batch_size: int = 16,
+             out_path: str | os.PathLike, *, matcher: str | MatcherConfig = "nn", overwrite: bool = False, batch_size: int = 16,
              device: str | torch.device | None = None, features_model: str | None = None,
              **options: Any) -> dict[str, Any]:
     """Match the listed pairs of ``features_path`` into ``out_path`` (``matches.h5``).
@@ -145,12 +129,14 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
         features_path: a ``features.h5``.
         pairs: a pairs file (``name0 name1`` a line) or a list of name pairs.
         out_path: the ``matches.h5`` to write (pairs already there are kept and skipped).
-        matcher: ``nn`` (:func:`match_batch`) or ``lightglue``.
+        matcher: ``nn`` (:func:`match_batch`) or ``lightglue``, or a whole :class:`MatcherConfig`.
         overwrite: match pairs already in the output again.
         batch_size: pairs per batch.
         device: ``auto``, ``cpu``, ``cuda`` (None = auto).
-        features_model: the extractor that made the features (picks LightGlue's weights).
-        options: matcher options (``mutual``, ``ratio``, ``distance_threshold``, ``max_memory_mb``…).
+        features_model: the extractor that made the features (name or checkpoint path): picks the nn defaults
+            (SIFT's ratio test) and LightGlue's weights (a student's: its teacher's).
+        options: :class:`MatcherConfig` fields (``mutual``, ``ratio``, ``distance_threshold``,
+            ``filter_threshold``, ``weights``, ``max_memory_mb``) when ``matcher`` is a name.
 
     Returns:
         A report: pairs listed, matched now, skipped, time, pairs per second, mean matches per pair.
@@ -159,14 +145,21 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
         BadInput: unreadable files, a pair naming an image absent from the features file,
             descriptors that differ in size between the two sides or hold NaN.
     """
-    if matcher not in MATCHERS:
-        raise BadInput(f"matcher {matcher!r}: expected one of {', '.join(MATCHERS)}")
+    if isinstance(matcher, MatcherConfig):
+        config = matcher
+    else:
+        known = set(MatcherConfig.__dataclass_fields__) - {"name"}
+        unknown = set(options) - known
+        if unknown:
+            raise BadInput(f"matcher options {sorted(unknown)}: unknown; known: {sorted(known)}")
+        config = MatcherConfig(str(matcher), **options)
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: expected ≥ 1")
     features_path, out = Path(features_path), Path(out_path)
     pair_list = read_pairs(pairs) if isinstance(pairs, (str, os.PathLike)) else [tuple(p) for p in pairs]
     pair_list = list(OrderedDict.fromkeys(pair_list))  # each pair once
     dev = resolve_device(device)
+    matcher_ = Matcher(config, features_model, dev)  # bad options fail before any file is touched
     if not features_path.is_file():
         raise BadInput(f"{features_path}: no such features file")
     try:
@@ -183,14 +176,14 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
             partial = shard.path(out)
             done = start_shard(partial, existing_pairs, overwrite) | (set() if overwrite else existing_pairs(out))
             todo = [p for p in shard.take(pair_list) if pair_key(*p) not in done]
-        run = _make_matcher(matcher, features_model, dev, batch_size, dict(options))
         reader = _FeatureReader(features_path, fin)
         n_matches, t0 = 0, time.perf_counter()
         with h5py.File(partial, "a") as fout:
             bar = progress(_prefetch(_batches(reader, todo, batch_size)), desc="match",
                            total=(len(todo) + batch_size - 1) // batch_size, unit="batch")
             for batch in bar:
-                for (n0, n1, _, _), (m0, s0) in zip(batch, run(batch)):
+                results = matcher_.match_many([(f0, f1) for _, _, f0, f1 in batch], batch_size)
+                for (n0, n1, _, _), (m0, s0) in zip(batch, results):
                     write_matches_group(fout, n0, n1, m0.numpy().astype(np.int32), s0.numpy())
                     n_matches += int((m0 >= 0).sum())
                 fout.flush()
@@ -206,8 +199,8 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
         shard.barrier()  # the merged file is in place before any rank returns
         matched, n_matches = sum(c[0] for c in counts), sum(c[1] for c in counts)
         elapsed = max(c[2] for c in counts)
-    return {"features": str(features_path), "matches": str(out), "matcher": matcher, "device": str(dev),
+    return {"features": str(features_path), "matches": str(out), "matcher": config.name, "device": str(dev),
             "pairs": len(pair_list), "matched": matched, "skipped": len(pair_list) - matched,
             "time_s": elapsed, "pairs_per_s": matched / elapsed if matched and elapsed > 0 else None,
-            "matches_per_pair": n_matches / matched if matched else None, "options": options,
+            "matches_per_pair": n_matches / matched if matched else None, "options": matcher_.describe(),
             "processes": shard.world if shard else 1}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -52,8 +52,9 @@ def released_for(extractor: str) -> Released:
     for prefix, released in RELEASED.items():
         if extractor == prefix or extractor.startswith(prefix + "-"):
             return released
-    raise BadInput(f"--matcher lightglue: no LightGlue weights for features {extractor!r}; "
-                   f"available for disk, aliked-* and xfeat features")
+    raise BadInput(f"--matcher lightglue: no LightGlue weights for features {extractor!r}; LightGlue exists for "
+                   f"{', '.join(p + '(-*)' for p in RELEASED)} features and for students distilled from them "
+                   f"with the absolute loss; use --matcher nn for these")
 
 
 def weights_for(extractor: str) -> str:
@@ -75,7 +76,11 @@ def rename_old_keys(state_dict: dict[str, Tensor], n_layers: int) -> dict[str, T
 
 
 class LightGlueMatcher(torch.nn.Module):
-    """kornia's LightGlue with local weights; :meth:`match` takes two :class:`Features`.
+    """kornia's LightGlue with local weights; :meth:`match` takes two :class:`Features`, :meth:`match_many` a list.
+
+    Adaptive depth (``depth_confidence``, early stopping) and width (``width_confidence``, point pruning)
+    stay as the released model has them; on a GPU (``fast``) the attention runs through torch's fused
+    kernels (flash) and in mixed precision (``mp``), the fastest settings kornia offers there.
 
     Args:
         features: extractor name, picks the weights and the architecture (``disk``, ``aliked-*``,
@@ -84,10 +89,12 @@ class LightGlueMatcher(torch.nn.Module):
         filter_threshold: the match-probability threshold.
         depth_confidence, width_confidence: early stopping and point pruning (−1 = off); None =
             the released model's own (0.95 and 0.99 for LightGlue, −1 and 0.95 for LighterGlue).
+        fast: flash attention and mixed precision (for CUDA).
     """
 
     def __init__(self, features: str = "disk", weights: str | None = None, filter_threshold: float = 0.1,
-                 depth_confidence: float | None = None, width_confidence: float | None = None) -> None:
+                 depth_confidence: float | None = None, width_confidence: float | None = None,
+                 fast: bool = False) -> None:
         super().__init__()
         import kornia.feature as KF
 
@@ -98,7 +105,7 @@ class LightGlueMatcher(torch.nn.Module):
             if value is not None:
                 conf[key] = value
         # features=None: kornia builds the model and downloads nothing
-        self.net = KF.LightGlue(features=None, filter_threshold=filter_threshold, flash=False, **conf)
+        self.net = KF.LightGlue(features=None, filter_threshold=filter_threshold, flash=fast, mp=fast, **conf)
         self.descriptor_dim = released.input_dim
         state = read_state_dict(path)
         if released.key_prefix:  # a file that holds more than the matcher (LighterGlue: the extractor too)
@@ -114,33 +121,69 @@ class LightGlueMatcher(torch.nn.Module):
         self.weights_path = path
         self.eval()
 
-    @torch.inference_mode()
+    def _check(self, f: Features) -> None:
+        if f.binary or f.descriptors.shape[-1] != self.descriptor_dim:
+            raise BadInput(f"--matcher lightglue: {self.weights_path.name} is LightGlue for {self.descriptor_dim}-dimensional "
+                           f"float descriptors, got {'binary' if f.binary else f.descriptors.shape[-1]}-dimensional ones")
+
     def match(self, f0: Features, f1: Features) -> tuple[Tensor, Tensor]:
         """``matches0`` (N0 int64, −1 unmatched) and ``matching_scores0`` (N0 float32), on the CPU."""
-        for f in (f0, f1):
-            if f.binary or f.descriptors.shape[-1] != self.descriptor_dim:
-                raise BadInput(f"--matcher lightglue: needs {self.descriptor_dim}-dimensional float descriptors, "
-                               f"got {'binary' if f.binary else f.descriptors.shape[-1]}-dimensional ones")
-        if len(f0) == 0 or len(f1) == 0:
-            return torch.full((len(f0),), -1, dtype=torch.long), torch.zeros(len(f0))
+        return self.match_many([(f0, f1)])[0]
+
+    @torch.inference_mode()
+    def match_many(self, pairs: Sequence[tuple[Features, Features]], batch_size: int = 16) -> list[tuple[Tensor, Tensor]]:
+        """LightGlue matches of many pairs, in their order: ``(matches0 N0 int64, matching_scores0 N0 float32)``
+        each, on the CPU.
+
+        kornia's LightGlue takes no padding masks outside its compiled static-length path, so pairs whose
+        two sides have the same keypoint counts as other pairs (the usual case with ``max_keypoints``) run
+        together in ``B×N`` batches; the others run one at a time. Within a batch kornia itself runs the
+        pairs one at a time whenever point pruning applies (always on the CPU, above 1024 keypoints on CUDA),
+        so that each pair gives what it gives alone.
+        """
+        for f0, f1 in pairs:
+            self._check(f0)
+            self._check(f1)
+        results: list[tuple[Tensor, Tensor] | None] = [None] * len(pairs)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for k, (f0, f1) in enumerate(pairs):
+            if len(f0) == 0 or len(f1) == 0:
+                results[k] = torch.full((len(f0),), -1, dtype=torch.long), torch.zeros(len(f0))
+            else:
+                groups.setdefault((len(f0), len(f1)), []).append(k)
+        for members in groups.values():
+            for s in range(0, len(members), max(1, batch_size)):
+                chunk = members[s:s + batch_size]
+                for k, result in zip(chunk, self._run([pairs[k] for k in chunk])):
+                    results[k] = result
+        return results  # type: ignore[return-value]
+
+    def _run(self, pairs: list[tuple[Features, Features]]) -> list[tuple[Tensor, Tensor]]:
+        """Pairs of equal keypoint counts as one ``B×N`` batch."""
         device = next(self.net.parameters()).device
 
-        def image(f: Features) -> dict:
-            w, h = f.image_size
-            if w <= 0 or h <= 0:  # unknown size: the keypoints' extent
-                w, h = (f.keypoints.max(0).values + 1).tolist()
-            return {"keypoints": f.keypoints[None].float().to(device),
-                    "descriptors": f.descriptors[None].float().to(device),
-                    "image_size": torch.tensor([[w, h]], dtype=torch.float32, device=device)}
+        def side(features: list[Features]) -> dict:
+            sizes = []
+            for f in features:
+                w, h = f.image_size
+                if w <= 0 or h <= 0:  # unknown size: the keypoints' extent
+                    w, h = (f.keypoints.max(0).values + 1).tolist()
+                sizes.append([w, h])
+            return {"keypoints": torch.stack([f.keypoints.float() for f in features]).to(device),
+                    "descriptors": torch.stack([f.descriptors.float() for f in features]).to(device),
+                    "image_size": torch.tensor(sizes, dtype=torch.float32, device=device)}
 
-        out = self.net({"image0": image(f0), "image1": image(f1)})
-        m0 = out["matches0"][0].long().cpu()
-        s0 = out["matching_scores0"][0].float().cpu()
-        return m0, torch.where(m0 >= 0, s0, torch.zeros_like(s0))
+        out = self.net({"image0": side([f0 for f0, _ in pairs]), "image1": side([f1 for _, f1 in pairs])})
+        m0 = out["matches0"].long().cpu()
+        s0 = out["matching_scores0"].float().cpu()
+        s0 = torch.where(m0 >= 0, s0, torch.zeros_like(s0))
+        return [(m0[b].clone(), s0[b].clone()) for b in range(len(pairs))]
 
 
 @lru_cache(maxsize=4)
 def load_lightglue(features: str = "disk", weights: str | None = None, filter_threshold: float = 0.1,
                    device: str = "cpu") -> LightGlueMatcher:
-    """A :class:`LightGlueMatcher` on ``device``, built once per process and arguments."""
-    return LightGlueMatcher(features, weights, filter_threshold).to(torch.device(device))
+    """A :class:`LightGlueMatcher` on ``device``, built once per process and arguments (flash attention
+    and mixed precision on CUDA)."""
+    dev = torch.device(device)
+    return LightGlueMatcher(features, weights, filter_threshold, fast=dev.type == "cuda").to(dev)

@@ -27,11 +27,11 @@ import h5py
 
 from ..errors import BadInput
 from ..extract import extract_to_h5
-from ..features import load_extractor, resolve_device
+from ..features import REGISTRY, load_extractor, resolve_device
 from ..features.base import Extractor
 from ..h5 import read_pairs
 from ..io import output_dir, write_json_atomic, write_text_atomic
-from ..matching import match_h5
+from ..matching import Matcher, MatcherConfig, match_h5
 from ..pairs import format_pairs, pairs_from_mode
 from .config import ReconstructionConfig, camera_setup, find_images
 from .database import database_is_complete, database_statistics, write_database
@@ -68,6 +68,9 @@ def reconstruct(images: str | os.PathLike, out_dir: str | os.PathLike,
     if len(names) < 2:
         raise BadInput(f"{image_dir}: {len(names)} image; a reconstruction needs at least 2")
     pairs, pairs_file = image_pairs(names, config.pairs)
+    # a matcher that does not fit the features fails before any output is written
+    Matcher(MatcherConfig(config.matcher, **config.matcher_conf), _features_model(config, extractor),
+            resolve_device(config.device))
     out = prepare_output(Path(out_dir), config)
     write_text_atomic(out / PAIRS, format_pairs(pairs))
 
@@ -80,7 +83,8 @@ def reconstruct(images: str | os.PathLike, out_dir: str | os.PathLike,
 
     t1 = time.perf_counter()
     matching = match_h5(out / FEATURES, pairs, out / MATCHES, matcher=config.matcher,
-                        device=resolve_device(config.device), features_model=config.model, **config.matcher_conf)
+                        device=resolve_device(config.device), features_model=_features_model(config, extractor),
+                        **config.matcher_conf)
     if matching.get("matched", 1) == 0:
         reused.append("matches")
     times["match"] = time.perf_counter() - t1
@@ -104,11 +108,20 @@ def reconstruct(images: str | os.PathLike, out_dir: str | os.PathLike,
     report = {"model": str(config.model), "num_images": len(names), **report,
               "keypoints_per_image": database["keypoints_per_image"], "pairs": len(pairs),
               "verified_pairs": database["verified_pairs"], "inlier_matches": database["inlier_matches"],
-              "camera": asdict(camera), "reused": reused, "time_s": times}
+              "camera": asdict(camera), "matcher": matching["options"], "reused": reused, "time_s": times}
     if config.compare_sift:
         from .sift import sift_reconstruct
         report["sift"] = sift_reconstruct(images, out / "sift", pairs, pairs_file, config, camera)
     return report
+
+
+def _features_model(config: ReconstructionConfig, extractor: Extractor | None):
+    """What made the features, for the matcher's choices: the extractor, or the student checkpoint
+    given as ``weights``, or the model's name."""
+    if extractor is not None:
+        return extractor
+    info = REGISTRY.get(str(config.model))
+    return config.weights if config.weights and info is not None and info.kind == "student" else config.model
 
 
 def image_pairs(names: list[str], pairs: str) -> tuple[list[tuple[str, str]], Path | None]:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..features import Extractor, Features
+from ..matching.matcher import Matcher, MatcherConfig
 from .bundle import bundle_adjust
 from .initialise import initialise_two_view, solve_pnp, triangulate
 from .map import Frame, Keyframe, PointMap, invert, pose_matrix
@@ -47,7 +48,7 @@ class VOConfig:
     ba_outlier_px: float = 4.0
     relocalise: bool = True  # when lost, try PnP against the last keyframe before re-initialising
     reinitialise_after: int = 3  # lost frames before a new initialisation starts
-    match_ratio: float | None = None  # Lowe ratio for the matcher (None = mutual nearest only)
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn (the features' defaults) or lightglue
     matcher_device: str | None = None
 
 
@@ -71,15 +72,14 @@ class FrameResult:
     frame: Frame | None = None
 
 
-def _match(f0: Features, f1: Features, cfg: VOConfig) -> np.ndarray:
+def _match(f0: Features, f1: Features, matcher: Matcher) -> np.ndarray:
     """``M×2`` index pairs of matched keypoints between two feature sets."""
     if len(f0) < 8 or len(f1) < 8:
         return np.zeros((0, 2), np.int64)
-    from ..matching import match_pair, matches_to_indices
+    from ..matching import matches_to_indices
 
-    m0, _ = match_pair(f0, f1, mutual=True, ratio=cfg.match_ratio, device=cfg.matcher_device)
-    return np.asarray(matches_to_indices(m0).cpu().numpy() if isinstance(m0, torch.Tensor) else matches_to_indices(m0),
-                      np.int64).reshape(-1, 2)
+    m0, _ = matcher.match(f0, f1)
+    return matches_to_indices(m0).cpu().numpy().astype(np.int64).reshape(-1, 2)
 
 
 class VisualOdometry:
@@ -96,6 +96,8 @@ class VisualOdometry:
         self.K = np.asarray(K, np.float64)
         self.dist = None if dist is None else np.asarray(dist, np.float64)
         self.cfg = config or VOConfig()
+        # by default the matcher runs where the extractor does
+        self.matcher = Matcher(self.cfg.matcher, extractor, self.cfg.matcher_device or extractor.device)
         self.map = PointMap()
         self.state = "initialising"
         self.segment = -1
@@ -165,7 +167,7 @@ class VisualOdometry:
         """
         kf = self.map.keyframes[-1]
         if pairs is None:
-            pairs = _match(kf.frame.features, frame.features, self.cfg)
+            pairs = _match(kf.frame.features, frame.features, self.matcher)
         if len(pairs) == 0:
             return None
         ids = kf.point_ids[pairs[:, 0]]
@@ -189,7 +191,7 @@ class VisualOdometry:
         f = kf.frame.features
         index = torch.from_numpy(rows)
         subset = Features(f.keypoints[index], f.scores[index], f.descriptors[index], f.image_size, f.binary)
-        pairs = _match(subset, frame.features, self.cfg)
+        pairs = _match(subset, frame.features, self.matcher)
         pairs[:, 0] = rows[pairs[:, 0]]
         return pairs
 
@@ -216,7 +218,7 @@ class VisualOdometry:
             kf.first_tracked = len(inlier_pairs)
         if (len(inlier_pairs) < self.cfg.keyframe_min_ratio * kf.first_tracked
                 or len(inlier_pairs) < self.cfg.keyframe_min_points or gap >= self.cfg.keyframe_max_gap):
-            new = self._add_keyframe(frame, T, inlier_pairs, _match(kf.frame.features, frame.features, self.cfg))
+            new = self._add_keyframe(frame, T, inlier_pairs, _match(kf.frame.features, frame.features, self.matcher))
             T = new.T_cam_world
             status = "keyframe"
         return FrameResult(frame.index, frame.timestamp, status, invert(T), kf, inlier_pairs, frame)
@@ -323,7 +325,7 @@ class VisualOdometry:
         if ref is None:
             self.init_reference, self.pending = frame, [frame]
             return []
-        pairs = _match(ref.features, frame.features, self.cfg)
+        pairs = _match(ref.features, frame.features, self.matcher)
         if len(pairs) < self.cfg.min_init_matches:
             return self._restart_initialisation(frame) if len(pairs) < self.cfg.min_init_matches // 2 or \
                 frame.index - ref.index > self.cfg.max_init_frames else self._wait(frame)
@@ -382,7 +384,7 @@ class VisualOdometry:
         return out
 
     def _correspondences(self, kf: Keyframe, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
-        pairs = _match(kf.frame.features, frame.features, self.cfg)
+        pairs = _match(kf.frame.features, frame.features, self.matcher)
         if len(pairs) == 0:
             return np.zeros((0, 3)), np.zeros((0, 2))
         ids = kf.point_ids[pairs[:, 0]]

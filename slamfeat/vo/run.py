@@ -73,6 +73,7 @@ def run_vo(source: FrameSource, extractor: Extractor, camera: Camera, out_dir: s
     report = {
         "source": source.name,
         "model": model_name or extractor.name,
+        "matcher": vo.matcher.describe(),
         "frames": frames,
         "tracked_frames": len(tracked),
         "keyframes": len(vo.map.keyframes),

@@ -13,7 +13,7 @@ from fixtures.distill import tiny_distill_args
 from slamfeat.distill.data import folder_images
 from slamfeat.distill.samples import label, make_pairs
 from slamfeat.distill.teachers import Teacher
-from slamfeat.distill.train import DistillConfig, DistillModel, distill, parse_losses
+from slamfeat.distill.train import DistillConfig, DistillModel, distill, parse_losses, ship_checkpoint
 from slamfeat.errors import BadInput
 from slamfeat.features import load_extractor
 from slamfeat.features.student import build_student, load_student
@@ -68,6 +68,17 @@ def test_checkpoint_round_trip_and_resume(distill_images, tmp_path, one_thread):
 
     student = load_student(out)  # the checkpoint is a model in its own right
     assert student.descriptor_dim == 32
+    # it records its teacher and the absolute loss's projection into the teacher's 64-D space
+    assert ckpt["teacher"] == "aliked-t16" and ckpt["teacher_dim"] == 64 and ckpt["descriptor_space"] == "teacher"
+    assert ckpt["projection"]["weight"].shape == (64, 32) and student.teacher == "aliked-t16"
+    d = student.extract(torch.rand(1, 3, 64, 80)).descriptors
+    assert torch.allclose(student.to_teacher_space(d),
+                          torch.nn.functional.normalize(d @ ckpt["projection"]["weight"].t(), dim=1))
+    shipped = tmp_path / "shipped.pt"
+    ship_checkpoint(out, shipped)
+    kept = torch.load(shipped, weights_only=True)
+    assert "optimizer" not in kept and torch.equal(kept["projection"]["weight"], ckpt["projection"]["weight"])
+    assert load_student(shipped).teacher_space.projection is not None
     again = build_student("slamfeat-lite", descriptor_dim=32)
     again.net.load_state_dict(ckpt["state_dict"])
     image = torch.rand(1, 3, 64, 80)

@@ -55,7 +55,8 @@ def test_evaluate_on_a_shifted_photograph_and_bad_input():
     pair = StereoPair("shifted", big[:, :200].copy(), big[:, 6:].copy(), disparity)  # left x ↔ right x − 6
     report = evaluate(["sift"], StereoEvalConfig(max_keypoints=300, device="cpu"), pairs=[pair])
     r = report["results"]["sift"]
-    assert report["dataset"]["pairs"] == ["shifted"] and report["settings"]["matcher"] == "mutual nearest neighbour"
+    # SIFT is matched as COLMAP does: mutual nearest neighbours with Lowe's ratio 0.8
+    assert report["dataset"]["pairs"] == ["shifted"] and r["matcher"] == "mutual nearest neighbour, ratio 0.8"
     assert r["precision"]["1"] > 0.95 and r["matches_per_pair"] > 100
     assert r["matches_with_ground_truth"] < r["matches_per_pair"], "matches in the unknown band are not judged"
     assert r["repeatability"]["3"] > 0.9
@@ -79,7 +80,9 @@ def test_command_on_the_middlebury_pair(tmp_path, capsys):
     assert proc.returncode == 0, proc.stderr
     assert "mutual nearest neighbour" in proc.stdout and "xfeat" in proc.stdout
     report = json.loads(out.read_text())
-    assert report["dataset"]["real_images"] is True and report["settings"]["matcher"] == "mutual nearest neighbour"
+    assert report["dataset"]["real_images"] is True
+    assert report["results"]["xfeat"]["matcher"] == "mutual nearest neighbour"
+    assert report["results"]["sift"]["matcher"] == "mutual nearest neighbour, ratio 0.8"
     for model in ("sift", "xfeat"):
         r = report["results"][model]
         assert set(r["precision"]) == {"1", "3", "5"} and r["keypoints_per_image"] == 512

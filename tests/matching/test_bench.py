@@ -44,3 +44,19 @@ def test_cli_bench_bad_value(capsys):
     code = main(["bench", "match", "--n", "0"])
     err = capsys.readouterr().err
     assert_one_line_error(subprocess.CompletedProcess([], code, "", err), "--n")
+
+
+def test_lightglue_beside_mutual_nearest_neighbours():
+    report = run_benchmark(n=64, dim=128, batch=2, threads=1, repeats=1, matcher="lightglue")
+    assert report["agree"] and report["matcher"] == "lightglue"
+    assert report["pairs_per_s"]["lightglue"] > 0 and report["pairs_per_s"]["lightglue_per_pair"] > 0
+    lg = report["lightglue"]
+    assert lg["weights"] == "aliked_lightglue.pth" and lg["depth_confidence"] > 0 and lg["width_confidence"] > 0
+    # half of each pair are noisy copies at consistent positions: LightGlue finds most of the 32
+    assert 20 <= lg["matches_per_pair"] <= 40
+
+
+def test_cli_bench_lightglue_needs_128d(capsys):
+    import subprocess
+    code = main(["bench", "match", "--matcher", "lightglue", "--dim", "64", "--n", "16", "--batch", "1"])
+    assert_one_line_error(subprocess.CompletedProcess([], code, "", capsys.readouterr().err), "64", "128")

@@ -51,6 +51,10 @@ def test_pycolmap_sift_side_by_side(sift_reconstruction):
     assert sift["registered_images"] == 10 and sift["mean_reproj_error"] < 1.5
     assert sift["pose_error"]["median_rotation_error_deg"] < 1.0
     assert (sift_reconstruction[0] / "sift" / "model" / "images.bin").is_file()
+    # slamfeat's SIFT registers as many images as COLMAP's, matched as COLMAP does (mutual, Lowe's ratio 0.8)
+    report = sift_reconstruction[1]
+    assert report["registered_images"] >= sift["registered_images"]
+    assert report["matcher"]["name"] == "nn" and report["matcher"]["ratio"] == 0.8 and report["matcher"]["mutual"]
 
 
 def test_second_run_reuses_the_saved_files(sift_reconstruction, reconstruction_sequence, tmp_path, capsys):
