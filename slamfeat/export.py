@@ -24,6 +24,7 @@ from .io import atomic_path
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17
+MAX_EXPORT_SIDE = 8192  # px; the example image of a larger export alone would take gigabytes
 
 
 class ExportableStudent(nn.Module):
@@ -47,15 +48,20 @@ class ExportableStudent(nn.Module):
         return kp[0][keep], scores[0][keep], d[0][keep]
 
 
-def load_student_for_export(model: str, **conf) -> SlamfeatStudent:
-    """A student by registry name or checkpoint path, on the CPU in eval mode.
+def load_student_for_export(model: str, weights: str | os.PathLike | None = None, **conf) -> SlamfeatStudent:
+    """A student by registry name (with its shipped weights, or ``weights``: a checkpoint of
+    that student) or checkpoint path, on the CPU in eval mode.
 
     Raises:
-        BadInput: the model is not a student.
+        BadInput: the model is not a student, or ``weights`` is missing, corrupt or another model's.
     """
-    extractor = load_extractor(model, device="cpu", **conf)
+    from .features import REGISTRY
+
+    if str(model) in REGISTRY and REGISTRY[str(model)].kind != "student":
+        raise BadInput(f"model {model}: only students (slamfeat-lite, slamfeat-base, PATH.pt) can be exported")
+    extractor = load_extractor(model, weights=weights, device="cpu", **conf)
     if not isinstance(extractor, SlamfeatStudent):
-        raise BadInput(f"--model {model}: only students (slamfeat-lite, slamfeat-base, PATH.pt) can be exported")
+        raise BadInput(f"model {model}: only students (slamfeat-lite, slamfeat-base, PATH.pt) can be exported")
     return extractor
 
 
@@ -68,8 +74,8 @@ def export_student(student: SlamfeatStudent, fmt: str, out: str | os.PathLike,
     """
     if fmt not in FORMATS:
         raise BadInput(f"--format {fmt}: choose onnx or torchscript")
-    if min(size) < 16:
-        raise BadInput(f"--resolution {size[0]} {size[1]}: at least 16 px a side")
+    if min(size) < 16 or max(size) > MAX_EXPORT_SIDE:
+        raise BadInput(f"--resolution {size[0]} {size[1]}: expected 16 to {MAX_EXPORT_SIDE} px a side")
     module = ExportableStudent(student.cpu().eval()).eval()
     example = torch.rand(1, student.input_channels, *size)
     out = Path(out)
@@ -95,7 +101,7 @@ def ship_student(model: str, out: str | os.PathLike, weights: str | os.PathLike 
     """
     from .distill.train import ship_checkpoint
 
-    student = load_student_for_export(model if weights is None else str(weights), **conf)  # a bad source fails here
+    student = load_student_for_export(model, weights, **conf)  # a bad source fails here
     ship_checkpoint(student.weights_path, out, **conf)
     return Path(out)
 

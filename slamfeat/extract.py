@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from collections import deque
@@ -17,8 +18,10 @@ import torch
 from .distributed import Shard, current_shard
 from .errors import BadInput
 from .features.base import Extractor, Features
-from .h5 import feature_names, merge_shards, start_partial, start_shard, write_features_group
+from .h5 import (check_maker, feature_names, merge_shards, record_maker, start_partial, start_shard,
+                 write_features_group)
 from .io import IMAGE_SUFFIXES, image_to_tensor, list_images, read_image
+from .outputs import file_digest, output_file, output_lock
 from .progress import progress
 
 
@@ -60,6 +63,11 @@ def extract_to_h5(images: Sequence[tuple[str, Path]], extractor: Extractor, out:
     images already in ``out`` are kept unless ``overwrite``, and a failure (an unreadable image)
     leaves an earlier ``out`` as it was.
 
+    The file records what made it (the extractor's name, options, descriptor size and weights
+    checksum) and each image's content fingerprint: an image already there is kept only when its
+    file is unchanged (else extracted again), and a file made by another extractor is refused
+    unless ``overwrite`` (which extracts every image again). ``OUT.lock`` keeps a second run out.
+
     Inside a ``torchrun`` launch (or with ``shard`` given) this process extracts only its share
     of the images into its own shard file, and rank 0 merges the shards into ``out``
     (:mod:`slamfeat.distributed`).
@@ -69,32 +77,44 @@ def extract_to_h5(images: Sequence[tuple[str, Path]], extractor: Extractor, out:
         "batch_size": b, "processes": world}``; ``ms_per_image`` is the network's time.
 
     Raises:
-        BadInput: an unreadable image, or a batch size or worker count below 1.
+        BadInput: an unreadable image, a batch size or worker count below 1, an ``out`` in use by
+        another run or holding another extractor's features.
     """
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: expected ≥ 1")
     if workers < 1:
         raise BadInput(f"reader workers {workers}: expected ≥ 1")
-    out = Path(out)
+    out = output_file(out, "features file")
     shard = shard if shard is not None else current_shard()
+    maker = extractor.signature()
+    digests = {name: file_digest(path) for name, path in images}
     if shard is None:
-        partial, done = start_partial(out, feature_names, overwrite)
-        todo = [(n, p) for n, p in images if n not in done]
+        with output_lock(out):
+            partial, _ = start_partial(out, feature_names, overwrite)
+            with h5py.File(partial, "a") as f:
+                record_maker(f, maker, out, overwrite, "features")
+                todo = [(n, p) for n, p in images if overwrite or not _unchanged(f, n, digests[n])]
+            stats = _extract_into(partial, todo, extractor, batch_size, workers, digests)
+            os.replace(partial, out)
     else:
-        done_before = set() if overwrite or not out.is_file() else set(feature_names(out))
+        done_before = set()
+        if out.is_file() and not overwrite:
+            with h5py.File(out, "r") as f:
+                check_maker(f, maker, out, "features")
+                done_before = {n for n, _ in images if _unchanged(f, n, digests[n])}
         partial = shard.path(out)
-        done = start_shard(partial, feature_names, overwrite) | done_before
+        start_shard(partial, feature_names, overwrite)
+        with h5py.File(partial, "a") as f:
+            record_maker(f, maker, partial, True, "features")  # a shard of another run starts again
+            done = {n for n, _ in images if _unchanged(f, n, digests[n])} | done_before
         todo = [(n, p) for n, p in shard.take(list(images)) if n not in done]
-    stats = _extract_into(partial, todo, extractor, batch_size, workers)
-    if shard is not None:
+        stats = _extract_into(partial, todo, extractor, batch_size, workers, digests)
         shard.barrier()  # every shard complete
         if shard.leader:
-            merge_shards(out, shard.all_paths(out), feature_names)
+            merge_shards(out, shard.all_paths(out), feature_names, maker=maker, overwrite=overwrite)
         totals = [sum(col) for col in zip(*shard.gather(stats))]
         shard.barrier()  # the merged file is in place before any rank returns
         stats = tuple(totals)
-    else:
-        os.replace(partial, out)
     extracted, keypoints, seconds = stats
     return {"images": len(images), "extracted": extracted,
             "keypoints_per_image": keypoints / extracted if extracted else 0.0,
@@ -102,8 +122,13 @@ def extract_to_h5(images: Sequence[tuple[str, Path]], extractor: Extractor, out:
             "batch_size": batch_size, "processes": shard.world if shard else 1}
 
 
+def _unchanged(f: h5py.File, name: str, digest: str) -> bool:
+    """The file holds features of ``name`` made from an image file of this content."""
+    return name in f and f[name].attrs.get("image_sha1") == digest
+
+
 def _extract_into(path: Path, todo: list[tuple[str, Path]], extractor: Extractor, batch_size: int,
-                  workers: int) -> tuple[int, int, float]:
+                  workers: int, digests: dict[str, str] | None = None) -> tuple[int, int, float]:
     """Extract ``todo`` into the open-able h5 file ``path``: (images, keypoints, network seconds)."""
     stats = [0, 0, 0.0]
     groups: dict[tuple, list[tuple[str, torch.Tensor]]] = {}
@@ -117,7 +142,7 @@ def _extract_into(path: Path, todo: list[tuple[str, Path]], extractor: Extractor
         feats = extract_batch(extractor, images)
         stats[2] += time.perf_counter() - t0
         for (name, _), f in zip(batch, feats):
-            write_features_group(h5, name, f)
+            write_features_group(h5, name, f, (digests or {}).get(name))
             stats[0] += 1
             stats[1] += len(f)
         h5.flush()
@@ -190,4 +215,19 @@ def extract_batch(extractor: Extractor, images: torch.Tensor) -> list[Features]:
         extractor.train(was_training)
 
 
-__all__ = ["collect_images", "extract_to_h5", "extract_batch", "IMAGE_SUFFIXES"]
+def features_up_to_date(path: str | os.PathLike, images: Sequence[tuple[str, Path]], extractor: Extractor) -> bool:
+    """True when ``path`` holds features of exactly these images (unchanged files) made by this
+    extractor, so nothing needs extracting."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("made_by") != json.dumps(extractor.signature(), sort_keys=True, default=str):
+                return False
+            return all(_unchanged(f, n, file_digest(p)) for n, p in images)
+    except OSError:
+        return False
+
+
+__all__ = ["collect_images", "extract_to_h5", "extract_batch", "features_up_to_date", "IMAGE_SUFFIXES"]

@@ -10,6 +10,8 @@ as hloc does), datasets ``matches0`` (N0 int32, −1 unmatched) and ``matching_s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -39,12 +41,23 @@ def _open(path: str | os.PathLike, what: str) -> h5py.File:
         raise BadInput(f"{path}: not a readable HDF5 {what} file") from None
 
 
-def write_features_group(f: h5py.File, name: str, feats: Features) -> None:
-    """Write one image's features into an open h5 file (replacing an earlier group)."""
+def write_features_group(f: h5py.File, name: str, feats: Features, image_digest: str | None = None) -> None:
+    """Write one image's features into an open h5 file (replacing an earlier group).
+
+    The group records ``image_sha1`` (the image file's content fingerprint, when given) and
+    ``features_id``, a fingerprint of the features themselves, which the matches made from them
+    record in turn.
+    """
     if name in f:
         del f[name]
     g = f.create_group(name)
     a = feats.numpy()
+    digest = hashlib.sha1()
+    for key in ("keypoints", "scores", "descriptors"):
+        digest.update(np.ascontiguousarray(a[key], dtype=np.float32).tobytes())
+    g.attrs["features_id"] = digest.hexdigest()
+    if image_digest is not None:
+        g.attrs["image_sha1"] = image_digest
     g.create_dataset("keypoints", data=a["keypoints"].astype(np.float32))
     g.create_dataset("scores", data=a["scores"].astype(np.float32))
     g.create_dataset("descriptors", data=np.ascontiguousarray(a["descriptors"].T.astype(np.float32)))
@@ -64,9 +77,17 @@ def write_features(path: str | os.PathLike, features: Iterable[tuple[str, Featur
 
 def _read_features_group(g: h5py.Group, name: str, path) -> Features:
     try:
-        kp = torch.from_numpy(g["keypoints"][()].astype(np.float32)).reshape(-1, 2)
+        kp_raw = g["keypoints"][()]
+        if kp_raw.size and (kp_raw.ndim != 2 or kp_raw.shape[1] != 2):
+            raise BadInput(f"{path}: image {name!r} has keypoints of shape {'×'.join(map(str, kp_raw.shape))}, "
+                           "expected N×2 (x, y)")
+        kp = torch.from_numpy(kp_raw.astype(np.float32)).reshape(-1, 2)
         sc = torch.from_numpy(g["scores"][()].astype(np.float32)).reshape(-1)
-        de = torch.from_numpy(np.ascontiguousarray(g["descriptors"][()].astype(np.float32).T))
+        de_raw = g["descriptors"][()]
+        if de_raw.size and de_raw.ndim != 2:
+            raise BadInput(f"{path}: image {name!r} has descriptors of shape {'×'.join(map(str, de_raw.shape))}, "
+                           "expected D×N")
+        de = torch.from_numpy(np.ascontiguousarray(de_raw.astype(np.float32).T))
         size = tuple(int(v) for v in g["image_size"][()]) if "image_size" in g else (0, 0)
     except KeyError as e:
         raise BadInput(f"{path}: image {name!r} lacks dataset {e}") from None
@@ -111,11 +132,16 @@ def feature_names(path: str | os.PathLike) -> list[str]:
         return list_feature_names(f)
 
 
-def write_matches_group(f: h5py.File, name0: str, name1: str, matches0: np.ndarray, scores0: np.ndarray) -> None:
+def write_matches_group(f: h5py.File, name0: str, name1: str, matches0: np.ndarray, scores0: np.ndarray,
+                        features_ids: tuple[str, str] | None = None) -> None:
+    """Write one pair's matches (replacing an earlier group); ``features_ids`` records which
+    features of the two images they were made from."""
     key = pair_key(name0, name1)
     if key in f:
         del f[key]
     g = f.create_group(key)
+    if features_ids is not None:
+        g.attrs["features0"], g.attrs["features1"] = features_ids
     g.create_dataset("matches0", data=np.asarray(matches0, dtype=np.int32))
     g.create_dataset("matching_scores0", data=np.asarray(scores0, dtype=np.float32))
 
@@ -143,18 +169,35 @@ def existing_pairs(path: str | os.PathLike) -> set[str]:
 
 
 def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """An image-pair list, one ``name0 name1`` a line (``#`` comments and extra columns ignored)."""
+    """An image-pair list, one ``name0 name1`` a line (``#`` comments; names with spaces in double
+    quotes, see :mod:`slamfeat.pairs`).
+
+    Raises:
+        BadInput: a missing or non-UTF-8 file, or a line without exactly two names.
+    """
+    from .pairs import split_pair_line
+
     path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{path}: is a folder, not a pairs file")
     if not path.is_file():
         raise BadInput(f"{path}: no such pairs file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not a UTF-8 text file (byte {e.start}); a pairs file is UTF-8 text") from None
     pairs = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        parts = line.split()
-        if len(parts) < 2:
-            raise BadInput(f"{path}:{i}: expected 'name0 name1', got {line!r}")
+        try:
+            parts = split_pair_line(line)
+        except ValueError as e:
+            raise BadInput(f"{path}:{i}: {e}: {line!r}") from None
+        if len(parts) != 2:
+            raise BadInput(f"{path}:{i}: expected two names 'name0 name1' (quote a name with spaces), "
+                           f"got {len(parts)}: {line!r}")
         pairs.append((parts[0], parts[1]))
     return pairs
 
@@ -221,17 +264,20 @@ def _copy_group(src: h5py.File, dst: h5py.File, key: str) -> None:
 
 
 def merge_shards(out: str | os.PathLike, shards: Iterable[Path],
-                 keys_of: Callable[[Path], set[str] | list[str]]) -> int:
+                 keys_of: Callable[[Path], set[str] | list[str]], maker: dict | None = None,
+                 overwrite: bool = False, what: str = "features") -> int:
     """Copy every group of the shard files into ``out`` (its earlier groups kept), atomically.
 
     The groups are copied as stored (same datasets, types and attributes); ``out`` is written as
     ``OUT.partial`` and renamed, and the shard files are removed once it is in place. Returns the
-    number of groups copied.
+    number of groups copied. ``maker`` is recorded in ``out`` (see :func:`record_maker`).
     """
     shards = [Path(s) for s in shards]
     partial, _ = start_partial(out, keys_of)
     copied = 0
     with h5py.File(partial, "a") as dst:
+        if maker is not None:
+            record_maker(dst, maker, out, overwrite, what)
         for shard in shards:
             if not shard.is_file():
                 continue
@@ -244,3 +290,42 @@ def merge_shards(out: str | os.PathLike, shards: Iterable[Path],
     for shard in shards:
         shard.unlink(missing_ok=True)
     return copied
+
+
+def check_maker(f: h5py.File, maker: dict, path: str | os.PathLike, what: str) -> None:
+    """Raise :class:`BadInput` when an open output file records another maker than ``maker``
+    (the settings of the extractor or matcher that made it) and holds results."""
+    before = f.attrs.get("made_by")
+    if before is not None and len(f) and before != json.dumps(maker, sort_keys=True, default=str):
+        raise BadInput(f"{path}: holds {what} made with {difference(json.loads(before), maker)}; "
+                       "write to another file, or overwrite it")
+
+
+def record_maker(f: h5py.File, maker: dict, path: str | os.PathLike, overwrite: bool, what: str) -> None:
+    """Record in an open output file what made it (``maker``: the extractor's or matcher's settings).
+
+    A file that records another maker is emptied when ``overwrite``, else refused: its earlier
+    results would sit beside new ones made otherwise.
+
+    Raises:
+        BadInput: the file holds results of another maker (without ``overwrite``).
+    """
+    now = json.dumps(maker, sort_keys=True, default=str)
+    if not overwrite:
+        check_maker(f, maker, path, what)
+    elif f.attrs.get("made_by", now) != now:
+        for key in list(f):
+            del f[key]
+    f.attrs["made_by"] = now
+
+
+def difference(before: dict, now: dict, prefix: str = "") -> str:
+    """The first setting that differs between two makers, as ``key OLD (now NEW)``."""
+    for key in sorted(set(before) | set(now), key=lambda k: (k not in ("model", "matcher"), k)):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            if a != b:
+                return difference(a, b, f"{prefix}{key}.")
+        elif a != b:
+            return f"{prefix}{key} {a} (now {b})"
+    return "other settings"

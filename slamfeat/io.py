@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +22,7 @@ from .errors import BadInput
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
 MIN_IMAGE_SIDE = 16
+MAX_IMAGE_PIXELS = 200_000_000  # a 20000×10000 panorama passes; a declared 100000×100000 would need 30 GB
 
 
 def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
@@ -34,9 +37,10 @@ def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{path}: no such image file")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    if data.size == 0:
+    if path.stat().st_size == 0:
         raise BadInput(f"{path}: empty file, not an image")
+    check_declared_size(path)
+    data = np.fromfile(str(path), dtype=np.uint8)
     image = _decode_quietly(data)
     if image is None:
         raise BadInput(f"{path}: not an image OpenCV can read (corrupt or wrong format)")
@@ -45,13 +49,57 @@ def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
     return _normalise_layout(image, str(path), grayscale)
 
 
+def check_declared_size(path: Path) -> None:
+    """Raise :class:`BadInput` when the image's header declares more than ``MAX_IMAGE_PIXELS``
+    (read from the header alone, before any pixel is decoded)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None  # the size is judged here, not by Pillow's bomb check
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except Exception:  # a format Pillow does not know, or a header it cannot parse: OpenCV decides
+            return
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    if w * h > MAX_IMAGE_PIXELS:
+        raise BadInput(f"{path}: declares {w}×{h} px, more than slamfeat reads "
+                       f"({MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)")
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence what C libraries (libpng, libjpeg, OpenCV, COLMAP) print on file descriptor 2
+    inside the block; slamfeat reports its own one line."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (captured): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _decode_quietly(data: np.ndarray) -> np.ndarray | None:
-    # OpenCV logs its own line for a corrupt file; slamfeat reports the one line that names it
+    # OpenCV and libpng print their own lines for a corrupt file; slamfeat reports the one line that names it
     logging = cv2.utils.logging
     level = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
-        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        with quiet_stderr():
+            return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
     finally:
         logging.setLogLevel(level)
 
@@ -128,8 +176,10 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
         BadInput: the folder is missing or holds no image.
     """
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.exists():
         raise BadInput(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: is a file, not a folder of images")
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
         raise BadInput(f"{folder}: no images in this folder")

@@ -186,3 +186,14 @@ def mrs_curve(keypoints0, keypoints1, matches0, keypoints0_in_1, covisible0, cov
 
 __all__ = ["DEFAULT_THRESHOLDS", "reprojection_errors", "correct_matches", "mean_matching_accuracy",
            "repeatability", "matching_score", "mrs", "mrs_curve"]
+
+
+def check_positive(**values: float) -> None:
+    """Raise :class:`BadInput` unless each named value is a finite positive number."""
+    import math
+
+    from .errors import BadInput
+
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise BadInput(f"{name} {value}: expected a positive number")

@@ -63,9 +63,34 @@ def _add_module_parser(sub, module: str, name: str, help_: str, selected: bool) 
         sub.add_parser(name, help=help_, add_help=False)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# options whose value may start with "-" (a negative number first): argparse would take the value
+# for an option of its own
+NEGATIVE_VALUE_OPTIONS = ("--calib", "--camera-params")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(argv):
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] in NEGATIVE_VALUE_OPTIONS and value[:1] == "-" and value[1:2] in tuple("0123456789."):
+            out.append(f"{argv[i]}={value}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser, with the full options of the command that ``argv`` names (all of them when None)."""
-    parser = argparse.ArgumentParser(prog="slamfeat", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="slamfeat", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = _wanted(argv, COMMANDS) if argv is not None else None
     for name, help_ in COMMANDS.items():
@@ -85,7 +110,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _join_negative_values(sys.argv[1:] if argv is None else [str(a) for a in argv])
     args = build_parser(argv).parse_args(argv)
     try:
         code = args.func(args)

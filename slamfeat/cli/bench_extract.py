@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_device_arg, add_json_arg, print_table, write_report
+from .common import add_device_arg, add_json_arg, check_paths, print_table, write_report
 
 
 def add_parser(sub) -> None:
@@ -27,6 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_paths(args, {})
     from ..bench_extract import DEFAULT_MODELS, bench_extract
     from ..errors import BadInput
     from ..progress import progress

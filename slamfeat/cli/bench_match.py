@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import BadInput
 from ..features import resolve_device
 from ..matching.bench import run_benchmark
-from .common import add_device_arg, add_json_arg, print_table, write_report
+from .common import add_device_arg, add_json_arg, check_paths, print_table, write_report
 
 
 def add_parser(sub) -> None:
@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_paths(args, {})
     for name in ("n", "dim", "batch", "repeats"):
         if getattr(args, name) < 1:
             raise BadInput(f"--{name} {getattr(args, name)}: expected ≥ 1")

@@ -7,6 +7,7 @@ from typing import Any, Iterable, Sequence
 
 from ..features import DEFAULT_MODEL, load_extractor, resolve_device
 from ..io import write_json_atomic
+from ..outputs import check_distinct, output_file
 
 
 def add_model_args(parser: argparse.ArgumentParser, multiple: bool = False) -> None:
@@ -68,6 +69,17 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
 
 def add_json_arg(parser: argparse.ArgumentParser, required: bool = False) -> None:
     parser.add_argument("--json", metavar="PATH", default=None, required=required, help="write the whole report here")
+
+
+def check_paths(args: argparse.Namespace, outputs: dict[str, str | None], inputs: dict | None = None) -> None:
+    """Before any work: each output (``--out``, ``--json``…) can be written where it is named, and
+    no output is another output or an input."""
+    outputs = {what: path for what, path in outputs.items() if path is not None}
+    json_path = getattr(args, "json", None)
+    if json_path is not None:
+        outputs["JSON report"] = json_path
+        output_file(json_path, "JSON report")
+    check_distinct(outputs, inputs or {})
 
 
 def model_conf(args: argparse.Namespace) -> dict[str, Any]:

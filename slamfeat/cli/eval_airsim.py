@@ -6,8 +6,8 @@ from ..errors import BadInput
 from ..eval.airsim import AirSimEvalConfig, evaluate
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import (add_device_arg, add_json_arg, add_matcher_args, describe_matcher, matcher_config, names_of,
-                     print_table, write_report)
+from .common import (add_device_arg, add_json_arg, add_matcher_args, check_paths, describe_matcher, matcher_config,
+                     names_of, print_table, write_report)
 
 _DEFAULTS = AirSimEvalConfig()
 
@@ -51,6 +51,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_paths(args, {})
     if args.stride < 1 or (args.max_pairs is not None and args.max_pairs < 1) or args.threshold <= 0:
         raise BadInput("--stride and --max-pairs must be at least 1, --threshold positive")
     config = AirSimEvalConfig(gaps=parse_ints(args.gaps, "--gaps"), stride=args.stride, max_pairs=args.max_pairs,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..eval.hpatches import HPatchesEvalConfig, companion_paths, evaluate, plot_mma, write_sequence_csv
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import (add_device_arg, add_json_arg, add_matcher_args, describe_matcher, matcher_config, names_of,
-                     print_table, write_report)
+from .common import (add_device_arg, add_json_arg, add_matcher_args, check_paths, describe_matcher, matcher_config,
+                     names_of, print_table, write_report)
 
 _DEFAULTS = HPatchesEvalConfig()
 
@@ -42,6 +42,9 @@ def run(args) -> int:
 
     if args.sequences is not None and args.sequences < 1:
         raise BadInput(f"--sequences {args.sequences}: must be at least 1")
+    if args.json:
+        png, csv = companion_paths(args.json)
+        check_paths(args, {"MMA plot": png, "sequence table": csv})
     config = HPatchesEvalConfig(max_size=args.max_size, max_keypoints=args.max_keypoints,
                                 ransac_threshold=args.ransac_threshold, exclude_large=not args.include_large,
                                 sequences=args.sequences if args.root else None, device=args.device,

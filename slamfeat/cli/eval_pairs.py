@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from ..errors import BadInput
 from ..eval.pairs import PairsEvalConfig, evaluate
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import (add_device_arg, add_json_arg, add_matcher_args, describe_matcher, matcher_config, names_of,
-                     print_table, write_report)
+from .common import (add_device_arg, add_json_arg, add_matcher_args, check_paths, describe_matcher, matcher_config,
+                     names_of, print_table, write_report)
 
 _DEFAULTS = PairsEvalConfig()
 
@@ -39,8 +38,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    if args.ransac_threshold <= 0 or args.epipolar_threshold <= 0:
-        raise BadInput("--ransac-threshold and --epipolar-threshold must be positive")
+    check_paths(args, {}, {"pairs file": args.pairs})
     config = PairsEvalConfig(max_keypoints=args.max_keypoints, ransac_threshold=args.ransac_threshold,
                              estimator=args.estimator, epipolar_threshold=args.epipolar_threshold,
                              resize_max=args.resize_max, device=args.device, matcher=matcher_config(args))

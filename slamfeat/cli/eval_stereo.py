@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..eval.stereo import StereoEvalConfig, evaluate
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import add_device_arg, add_json_arg, names_of, print_table, write_report
+from .common import add_device_arg, add_json_arg, check_paths, names_of, print_table, write_report
 
 _DEFAULTS = StereoEvalConfig()
 
@@ -37,6 +37,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_paths(args, {})
     config = StereoEvalConfig(max_keypoints=args.max_keypoints, repeatability_threshold=args.threshold,
                               matcher=args.matcher, ratio=args.ratio, distance_threshold=args.distance_threshold,
                               filter_threshold=args.filter_threshold, resize_max=args.resize_max, device=args.device)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_json_arg, add_model_args, model_conf, write_report
+from ..outputs import output_file
+from .common import add_json_arg, add_model_args, check_paths, model_conf, write_report
 
 
 def add_parser(sub) -> None:
@@ -24,6 +25,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..export import export_student, load_student_for_export, ship_student
 
+    output_file(args.out, "exported model")
+    check_paths(args, {"exported model": args.out}, {"weights file": args.weights, "model": args.model})
+
     if args.format == "checkpoint":
         conf = model_conf(args)
         path = ship_student(args.model, args.out, args.weights, **conf)
@@ -32,7 +36,7 @@ def run(args) -> int:
         write_report(args, {"model": str(args.model), "format": "checkpoint", "out": str(path), "conf": conf,
                             "bytes": size})
         return 0
-    student = load_student_for_export(args.model, **model_conf(args))
+    student = load_student_for_export(args.model, args.weights, **model_conf(args))
     path = export_student(student, args.format, args.out, tuple(args.resolution))
     report = {"model": str(args.model), "format": args.format, "out": str(path), "resolution": list(args.resolution),
               "params": student.num_parameters(), "descriptor_dim": student.descriptor_dim,

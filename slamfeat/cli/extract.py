@@ -6,7 +6,8 @@ import os
 
 from ..distributed import init_from_env
 from ..extract import collect_images, extract_to_h5
-from .common import add_device_arg, add_json_arg, add_model_args, extractor_from_args, write_report
+from ..outputs import output_file
+from .common import add_device_arg, add_json_arg, add_model_args, check_paths, extractor_from_args, write_report
 
 
 def add_parser(sub) -> None:
@@ -29,6 +30,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     images = collect_images(args.images)
     init_from_env(args.device)  # under torchrun: join the group, take this rank's GPU
+    output_file(args.out, "features file")
+    check_paths(args, {"features file": args.out}, {"image": [p for _, p in images], "weights file": args.weights})
     extractor = extractor_from_args(args)
     report = extract_to_h5(images, extractor, args.out, overwrite=args.overwrite, batch_size=args.batch,
                            workers=args.workers)

@@ -6,7 +6,8 @@ import os
 
 from ..distributed import init_from_env
 from ..matching import match_h5
-from .common import add_device_arg, add_json_arg, add_matcher_args, describe_matcher, matcher_config, print_table, write_report
+from .common import (add_device_arg, add_json_arg, add_matcher_args, check_paths, describe_matcher, matcher_config,
+                     print_table, write_report)
 
 
 def add_parser(sub) -> None:
@@ -29,6 +30,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_paths(args, {"matches file": args.out}, {"features file": args.features, "pairs file": args.pairs})
     init_from_env(args.device)  # under torchrun: join the group, take this rank's GPU
     report = match_h5(args.features, args.pairs, args.out, matcher=matcher_config(args), overwrite=args.overwrite,
                       batch_size=args.batch_size, device=args.device, features_model=args.features_model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..io import list_images, write_text_atomic
+from ..outputs import check_distinct, output_file
 from ..pairs import format_pairs, pairs_from_mode
 
 
@@ -16,7 +17,10 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    names = [p.name for p in list_images(args.images_dir)]
+    images = list_images(args.images_dir)
+    names = [p.name for p in images]
+    output_file(args.out, "pairs file")
+    check_distinct({"pairs file": args.out}, {"image": images})
     pairs = pairs_from_mode(names, args.mode)
     write_text_atomic(args.out, format_pairs(pairs))
     print(f"{len(pairs)} pairs of {len(names)} images -> {args.out}")

@@ -6,8 +6,8 @@ import pycolmap
 
 from ..reconstruction import ReconstructionConfig, reconstruct
 from ..reconstruction.mapping import MAPPERS
-from .common import (add_device_arg, add_json_arg, add_matcher_args, add_model_args, describe_matcher, matcher_config,
-                     model_conf, print_table, write_report)
+from .common import (add_device_arg, add_json_arg, add_matcher_args, add_model_args, check_paths, describe_matcher,
+                     matcher_config, model_conf, print_table, write_report)
 
 
 def add_parser(sub) -> None:
@@ -35,8 +35,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_paths(args, {"output folder": args.out}, {"image folder": args.images_dir, "weights file": args.weights})
     if not args.verbose:
-        pycolmap.logging.minloglevel = 2  # errors only
+        # COLMAP's own errors ("Failed to create any sparse model" for an initial pair that did not
+        # hold) are steps of a run that slamfeat reports as a whole
+        pycolmap.logging.minloglevel = 3
     config = ReconstructionConfig(
         model=str(args.model), weights=args.weights, extractor_conf=model_conf(args), pairs=args.pairs,
         matcher=args.matcher, matcher_conf=matcher_options(matcher_config(args)), camera_model=args.camera_model,

@@ -15,8 +15,6 @@ def parse_size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise BadInput(f"--size {text}: expected WxH, e.g. 640x480") from None
-    if min(w, h) < 16:
-        raise BadInput(f"--size {text}: at least 16 px a side")
     return w, h
 
 

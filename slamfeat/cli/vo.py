@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..errors import BadInput
-from .common import (add_device_arg, add_json_arg, add_matcher_args, add_model_args, describe_matcher, extractor_from_args,
-                     matcher_config, print_table, write_report)
+from ..outputs import output_folder
+from .common import (add_device_arg, add_json_arg, add_matcher_args, add_model_args, check_paths, describe_matcher,
+                     extractor_from_args, matcher_config, print_table, write_report)
 
 VO_MAX_KEYPOINTS = 1024  # enough for tracking, few enough for speed
 
@@ -43,11 +44,15 @@ def run(args: argparse.Namespace) -> int:
     from ..vo import choose_camera, open_source, run_vo
     from ..vo.frontend import VOConfig
     from ..vo.default import default_sequence
+    from ..vo.run import VO_FILES
 
     if args.max_frames is not None and args.max_frames < 1:
         raise BadInput(f"--max-frames {args.max_frames}: at least 1")
-    if args.fps <= 0:
-        raise BadInput(f"--fps {args.fps}: must be positive")
+    if not args.fps > 0:  # NaN fails too
+        raise BadInput(f"--fps {args.fps}: must be a positive number")
+    written = {"output folder": args.out, **{f"run's {name}": Path(args.out) / name for name in VO_FILES}}
+    check_paths(args, written, {"source": args.source, "weights file": args.weights})
+    output_folder(args.out, "VO output folder", create=False)
     config = VOConfig(matcher=matcher_config(args))
     if args.source is None:
         print("source: the embedded default sequence (rendered once, then cached)")

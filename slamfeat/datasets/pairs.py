@@ -72,8 +72,15 @@ def read_pairs(path: str | os.PathLike) -> list[PosePair]:
             raise BadInput(f"{path}:{n}: rotations must be 0, 1, 2 or 3 quarter turns")
         if not np.all(np.isfinite(values)):
             raise BadInput(f"{path}:{n}: non-finite value")
-        pairs.append(PosePair(fields[0], fields[1], rot0, rot1, values[:9].reshape(3, 3), values[9:18].reshape(3, 3),
-                              values[18:].reshape(4, 4)))
+        K0, K1, T = values[:9].reshape(3, 3), values[9:18].reshape(3, 3), values[18:].reshape(4, 4)
+        for which, K in (("K0", K0), ("K1", K1)):
+            if not (K[0, 0] > 0 and K[1, 1] > 0 and np.allclose(K[2], [0, 0, 1])):
+                raise BadInput(f"{path}:{n}: {which} is not a camera matrix (fx, fy > 0, last row 0 0 1)")
+        R = T[:3, :3]
+        if not (np.allclose(T[3], [0, 0, 0, 1]) and np.allclose(R @ R.T, np.eye(3), atol=1e-2)
+                and np.linalg.det(R) > 0):
+            raise BadInput(f"{path}:{n}: T_0to1 is not a rigid motion (rotation and translation, last row 0 0 0 1)")
+        pairs.append(PosePair(fields[0], fields[1], rot0, rot1, K0, K1, T))
     if not pairs:
         raise BadInput(f"{path}: no pairs")
     return pairs

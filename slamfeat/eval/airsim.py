@@ -47,6 +47,9 @@ class AirSimEvalConfig:
     device: str = "auto"
     matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn or lightglue, with its options
 
+    def __post_init__(self) -> None:
+        metrics.check_positive(ransac_threshold=self.ransac_threshold)
+
 
 def frame_pairs(n_frames: int, gaps: Sequence[int], stride: int, max_pairs: int | None = None) -> list[tuple[int, int]]:
     """``(i, i + gap)`` for each gap and every ``stride``-th ``i``; at most ``max_pairs`` per gap."""

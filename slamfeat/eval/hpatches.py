@@ -56,6 +56,9 @@ class HPatchesEvalConfig:
     sequences: int | None = None  # evaluate only this many sequences (i_* and v_* alternately)
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        metrics.check_positive(ransac_threshold=self.ransac_threshold)
+
 
 @dataclass
 class PairResult:

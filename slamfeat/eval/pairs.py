@@ -29,6 +29,7 @@ from ..matching.matcher import Matcher, MatcherConfig
 from ..features import Extractor, Features, load_extractor, resolve_device, top_k
 from ..geometry.camera import epipolar_errors, estimate_relative_pose, pose_auc, pose_error
 from ..io import read_image
+from ..metrics import check_positive
 
 POSE_THRESHOLDS = (5, 10, 20)
 
@@ -44,6 +45,9 @@ class PairsEvalConfig:
     resize_max: int | None = None  # longest image side fed to the extractor (keypoints come back in full size)
     device: str = "auto"
     matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn or lightglue, with its options
+
+    def __post_init__(self) -> None:
+        check_positive(ransac_threshold=self.ransac_threshold, epipolar_threshold=self.epipolar_threshold)
 
 
 def unrotate_keypoints(keypoints: np.ndarray, rot: int, size: tuple[int, int]) -> np.ndarray:

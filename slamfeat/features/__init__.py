@@ -84,7 +84,12 @@ def _student(name):
     def make(weights=None, **conf):
         from .student import load_student
         path = Path(weights) if weights is not None else PACKAGE_WEIGHTS / f"{name}.pt"
-        return load_student(path, **conf)
+        model = load_student(path, **conf)
+        dim = REGISTRY[name].descriptor_dim
+        if model.arch != name or model.descriptor_dim != dim:
+            raise BadInput(f"{path}: holds a {model.arch} student with {model.descriptor_dim}-D descriptors, "
+                           f"not {name} ({dim}-D); load it as a checkpoint path instead")
+        return model
     return make
 
 
@@ -132,11 +137,16 @@ def load_extractor(name: str | os.PathLike = DEFAULT_MODEL, weights: str | os.Pa
     if name_str not in REGISTRY:
         if name_str.endswith((".pt", ".pth")) or Path(name_str).is_file():
             from .student import load_student
+            if weights is not None:
+                raise BadInput(f"{weights}: the student checkpoint {name_str} holds its own weights; give one of the two")
             model = load_student(Path(name_str), **conf)
         else:
             raise BadInput(f"unknown model {name_str!r}; known: {', '.join(REGISTRY)} or a student checkpoint PATH.pt")
     else:
-        model = REGISTRY[name_str].factory(weights=weights, **conf)
+        info = REGISTRY[name_str]
+        if weights is not None and not info.needs_weights:
+            raise BadInput(f"{weights}: {name_str} takes no weights file")
+        model = info.factory(weights=weights, **conf)
     return model.to(resolve_device(device)).eval()
 
 

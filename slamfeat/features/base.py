@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BadInput
-from ..io import image_to_tensor, read_image
+from ..io import MIN_IMAGE_SIDE, image_to_tensor, read_image
 
 
 @dataclass
@@ -91,10 +91,13 @@ class Extractor(nn.Module):
 
     def __init__(self, **conf: Any) -> None:
         super().__init__()
+        # a subclass may name itself from attributes it sets after this call
+        label = self.name if isinstance(getattr(type(self), "name", None), str) else type(self).__name__
         unknown = set(conf) - set(self.default_conf)
         if unknown:
-            raise BadInput(f"{self.name}: unknown option(s) {sorted(unknown)}; known: {sorted(self.default_conf)}")
+            raise BadInput(f"{label}: unknown option(s) {sorted(unknown)}; known: {sorted(self.default_conf)}")
         self.conf = {**self.default_conf, **{k: v for k, v in conf.items() if v is not None}}
+        check_conf(self.conf, label)
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
         self.weights_path: Path | None = None
 
@@ -163,6 +166,42 @@ class Extractor(nn.Module):
 
     def describe_config(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, **self.conf}
+
+    def signature(self) -> dict[str, Any]:
+        """What decides this extractor's output: its name, options, descriptor size and the
+        checksum of its weights file (recorded in a features file, compared when resuming)."""
+        from ..outputs import file_digest
+
+        weights = self.weights_path
+        return {"model": self.name, "conf": {k: self.conf[k] for k in sorted(self.conf)},
+                "descriptor_dim": int(self.descriptor_dim), "binary": bool(self.binary),
+                "weights_sha1": file_digest(weights) if weights is not None and Path(weights).is_file() else None}
+
+
+def check_conf(conf: dict[str, Any], model: str = "") -> None:
+    """Raise :class:`BadInput` for extractor options that cannot mean anything: a keypoint budget
+    below 1, a threshold that is not a finite number, a negative suppression radius, or a resize
+    below the smallest image side slamfeat reads."""
+    where = f"{model}: " if model else ""
+
+    def number(key):
+        v = conf.get(key)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+            raise BadInput(f"{where}{key} {v!r}: expected a finite number")
+        return v
+
+    k = number("max_keypoints")
+    if k is not None and (k < 1 or int(k) != k):
+        raise BadInput(f"{where}max_keypoints {k}: expected a whole number of at least 1")
+    number("detection_threshold")
+    r = number("nms_radius")
+    if r is not None and (r < 0 or int(r) != r):
+        raise BadInput(f"{where}nms_radius {r}: expected a whole number of pixels, 0 or more")
+    s = number("resize_max")
+    if s is not None and s < MIN_IMAGE_SIDE:
+        raise BadInput(f"{where}resize_max {s}: expected at least {MIN_IMAGE_SIDE} px (the longest side after resizing)")
 
 
 def l2_normalise(descriptors: torch.Tensor) -> torch.Tensor:

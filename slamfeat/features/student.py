@@ -359,6 +359,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         BadInput: missing, unreadable, or not a slamfeat student checkpoint.
     """
     path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{path}: is a folder, not a student checkpoint file")
     if not path.is_file():
         raise BadInput(f"{path}: no such student checkpoint")
     try:

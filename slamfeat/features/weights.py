@@ -65,6 +65,8 @@ def find_weights(filename: str | None, explicit: str | os.PathLike | None = None
     """
     if explicit is not None:
         p = Path(explicit)
+        if p.is_dir():
+            raise BadInput(f"{p}: is a folder, not a weights file")
         if not p.is_file():
             raise BadInput(f"{p}: no such weights file")
         return p

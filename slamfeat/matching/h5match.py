@@ -10,6 +10,7 @@ own shard file and rank 0 merges them (:mod:`slamfeat.distributed`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -26,8 +27,9 @@ from ..errors import BadInput
 from ..features import resolve_device
 from ..features.base import Features
 from ..distributed import current_shard
-from ..h5 import (_read_features_group, existing_pairs, list_feature_names, merge_shards, pair_key, read_pairs,
-                  start_partial, start_shard, write_matches_group)
+from ..h5 import (_read_features_group, check_maker, existing_pairs, list_feature_names, merge_shards, pair_key,
+                  read_pairs, record_maker, start_partial, start_shard, write_matches_group)
+from ..outputs import output_file, output_lock
 from ..progress import progress
 from .matcher import MATCHERS, Matcher, MatcherConfig
 
@@ -119,6 +121,15 @@ def _prefetch(iterator: Iterator, depth: int = 2) -> Iterator:
                 thread.join(0.05)
 
 
+def _up_to_date(f: h5py.File, pair: tuple[str, str], ids: dict[str, str]) -> bool:
+    """The pair is in the matches file, made from the features the features file holds now."""
+    key = pair_key(*pair)
+    if key not in f or "matches0" not in f[key]:
+        return False
+    attrs = f[key].attrs
+    return (str(attrs.get("features0", "")), str(attrs.get("features1", ""))) == (ids[pair[0]], ids[pair[1]])
+
+
 def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequence[tuple[str, str]],
              out_path: str | os.PathLike, *, matcher: str | MatcherConfig = "nn", overwrite: bool = False, batch_size: int = 16,
              device: str | torch.device | None = None, features_model: str | None = None,
@@ -155,7 +166,7 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
         config = MatcherConfig(str(matcher), **options)
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: expected ≥ 1")
-    features_path, out = Path(features_path), Path(out_path)
+    features_path, out = Path(features_path), output_file(out_path, "matches file")
     pair_list = read_pairs(pairs) if isinstance(pairs, (str, os.PathLike)) else [tuple(p) for p in pairs]
     pair_list = list(OrderedDict.fromkeys(pair_list))  # each pair once
     dev = resolve_device(device)
@@ -166,35 +177,46 @@ def match_h5(features_path: str | os.PathLike, pairs: str | os.PathLike | Sequen
         fin = h5py.File(features_path, "r")
     except OSError:
         raise BadInput(f"{features_path}: not a readable HDF5 features file") from None
+    maker = {"matcher": config.name, "options": matcher_.describe()}  # the options in force
     shard = current_shard()
-    with fin:
+    # one process writes the output: it holds the lock; the ranks of a torchrun share it
+    with fin, (output_lock(out) if shard is None else contextlib.nullcontext()):
         _check_pairs(features_path, fin, pair_list)
+        ids = {n: str(fin[n].attrs.get("features_id", "")) for pair in pair_list for n in pair}
         if shard is None:
-            partial, done = start_partial(out, existing_pairs, overwrite)
-            todo = [p for p in pair_list if pair_key(*p) not in done]
+            partial, _ = start_partial(out, existing_pairs, overwrite)
+            share = pair_list
         else:  # this rank's share of the pairs, into its own shard file
             partial = shard.path(out)
-            done = start_shard(partial, existing_pairs, overwrite) | (set() if overwrite else existing_pairs(out))
-            todo = [p for p in shard.take(pair_list) if pair_key(*p) not in done]
+            start_shard(partial, existing_pairs, overwrite)
+            share = shard.take(pair_list)
         reader = _FeatureReader(features_path, fin)
         n_matches, t0 = 0, time.perf_counter()
         with h5py.File(partial, "a") as fout:
+            # a shard of another run starts again; the output itself is checked below
+            record_maker(fout, maker, out, overwrite or shard is not None, "matches")
+            done = set() if overwrite else {p for p in share if _up_to_date(fout, p, ids)}
+            if shard is not None and not overwrite and out.is_file():
+                with h5py.File(out, "r") as earlier:
+                    check_maker(earlier, maker, out, "matches")
+                    done |= {p for p in share if _up_to_date(earlier, p, ids)}
+            todo = [p for p in share if p not in done]
             bar = progress(_prefetch(_batches(reader, todo, batch_size)), desc="match",
                            total=(len(todo) + batch_size - 1) // batch_size, unit="batch")
             for batch in bar:
                 results = matcher_.match_many([(f0, f1) for _, _, f0, f1 in batch], batch_size)
                 for (n0, n1, _, _), (m0, s0) in zip(batch, results):
-                    write_matches_group(fout, n0, n1, m0.numpy().astype(np.int32), s0.numpy())
+                    write_matches_group(fout, n0, n1, m0.numpy().astype(np.int32), s0.numpy(), (ids[n0], ids[n1]))
                     n_matches += int((m0 >= 0).sum())
                 fout.flush()
         elapsed = time.perf_counter() - t0
+        if shard is None:
+            os.replace(partial, out)
     matched = len(todo)
-    if shard is None:
-        os.replace(partial, out)
-    else:
+    if shard is not None:
         shard.barrier()  # every shard complete
         if shard.leader:
-            merge_shards(out, shard.all_paths(out), existing_pairs)
+            merge_shards(out, shard.all_paths(out), existing_pairs, maker=maker, overwrite=overwrite, what="matches")
         counts = shard.gather((matched, n_matches, elapsed))
         shard.barrier()  # the merged file is in place before any rank returns
         matched, n_matches = sum(c[0] for c in counts), sum(c[1] for c in counts)

@@ -61,9 +61,9 @@ class MatcherConfig:
             raise BadInput(f"ratio {self.ratio:g}: expected a value in (0, 1] (1 = no ratio test)")
         if self.distance_threshold is not None and not self.distance_threshold >= 0:
             raise BadInput(f"distance threshold {self.distance_threshold:g}: expected a value ≥ 0")
-        if not 0 <= self.filter_threshold <= 1:
+        if not 0 <= self.filter_threshold <= 1:  # NaN fails too
             raise BadInput(f"filter threshold {self.filter_threshold:g}: expected a probability in [0, 1]")
-        if self.max_memory_mb <= 0:
+        if not self.max_memory_mb > 0:  # NaN fails too
             raise BadInput(f"max_memory_mb {self.max_memory_mb:g}: expected a positive budget")
         return self
 

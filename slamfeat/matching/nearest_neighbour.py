@@ -354,11 +354,11 @@ def match_batch(desc0: Tensor, desc1: Tensor, mask0: Tensor | None = None, mask1
         ``matches0`` ``B×N0`` int64 (−1 unmatched) and ``matching_scores0`` ``B×N0`` float32.
     """
     _check_inputs(desc0, desc1, mask0, mask1, metric)
-    if ratio is not None and not 0 < ratio <= 1:
+    if ratio is not None and not 0 < ratio <= 1:  # NaN fails too
         raise BadInput(f"ratio {ratio}: expected a value in (0, 1]")
-    if distance_threshold is not None and distance_threshold < 0:
+    if distance_threshold is not None and not distance_threshold >= 0:  # NaN fails too
         raise BadInput(f"distance threshold {distance_threshold}: expected a value ≥ 0")
-    if max_memory_mb <= 0:
+    if not max_memory_mb > 0:  # NaN fails too
         raise BadInput(f"max_memory_mb {max_memory_mb}: expected a positive budget")
     if kernel not in KERNELS:
         raise BadInput(f"kernel {kernel!r}: expected one of {', '.join(KERNELS)}")

@@ -114,3 +114,7 @@ def check_camera(model: str, params: str) -> None:
         values = []
     if len(values) != needed:
         raise BadInput(f"--camera-params {params}: {model} takes {needed} comma-separated numbers")
+    if not all(np.isfinite(values)):
+        raise BadInput(f"camera parameters {params}: expected finite numbers")
+    if values[0] <= 0:
+        raise BadInput(f"camera parameters {params}: the focal length must be positive")

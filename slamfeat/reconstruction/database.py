@@ -2,8 +2,8 @@
 
 Images and cameras are imported by pycolmap (``import_images``); keypoints are shifted by +0.5 px
 from slamfeat's convention ((0, 0) = centre of the top-left pixel) to COLMAP's ((0, 0) = its
-top-left corner); the raw matches go in, and ``pycolmap.verify_matches`` adds the two-view
-geometries (inlier matches) that the mapper uses.
+top-left corner); the raw matches go in, and :func:`verify_pairs` (pycolmap's two-view
+estimation, seeded) adds the two-view geometries (inlier matches) that the mapper uses.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pycolmap
 
 from ..errors import BadInput
 from ..h5 import pair_key
-from ..io import atomic_path, write_text_atomic
+from ..io import atomic_path
 
 COLMAP_PIXEL_OFFSET = 0.5  # slamfeat pixel centre (0, 0) -> COLMAP corner convention (0.5, 0.5)
 
@@ -49,13 +49,14 @@ def write_database(database: str | os.PathLike, image_dir: str | os.PathLike, na
                    features_path: str | os.PathLike, matches_path: str | os.PathLike,
                    pairs: Sequence[tuple[str, str]], camera_model: str = "SIMPLE_RADIAL",
                    single_camera: bool = False, camera_params: str = "",
-                   verification: pycolmap.TwoViewGeometryOptions | None = None) -> dict:
+                   verification: pycolmap.TwoViewGeometryOptions | None = None, seed: int = 0) -> dict:
     """Write a complete COLMAP database atomically (an earlier file is replaced only on success).
 
     Args:
         names: the images, file names relative to ``image_dir``, all present in ``features_path``.
         pairs: the matched image pairs, all present in ``matches_path``.
         verification: options of the geometric verification (COLMAP's defaults when None).
+        seed: the random seed of the verification's RANSAC (the same seed gives the same database).
 
     Returns:
         ``{"matches"}`` and the counts of :func:`database_statistics`.
@@ -69,14 +70,37 @@ def write_database(database: str | os.PathLike, image_dir: str | os.PathLike, na
                 keypoints = features[name]["keypoints"][()].astype(np.float32).reshape(-1, 2)
                 db.write_keypoints(ids[name], keypoints + COLMAP_PIXEL_OFFSET)
         num_matches = _write_matches(tmp, ids, matches_path, pairs)
-        pairs_file = tmp.with_name(tmp.name + ".pairs.txt")
-        try:
-            write_text_atomic(pairs_file, "".join(f"{a} {b}\n" for a, b in pairs))
-            pycolmap.verify_matches(tmp, pairs_file, options=verification or pycolmap.TwoViewGeometryOptions())
-        finally:
-            pairs_file.unlink(missing_ok=True)
+        options = verification or pycolmap.TwoViewGeometryOptions()
+        options.ransac.random_seed = int(seed)
+        verify_pairs(tmp, [(ids[a], ids[b]) for a, b in pairs], options)
         stats = {"matches": num_matches, **database_statistics(tmp)}
     return stats
+
+
+def verify_pairs(database: str | os.PathLike, pairs: Sequence[tuple[int, int]],
+                 options: pycolmap.TwoViewGeometryOptions) -> None:
+    """Geometric verification of the matches of image-id ``pairs``: the two-view geometry of each
+    (inlier matches, F/E/H) is written to the database.
+
+    pycolmap's ``verify_matches`` reads the pairs from a text file split at spaces, so image names
+    with spaces would not verify; the same estimation runs here pair by pair from the ids.
+    """
+    with pycolmap.Database.open(database) as db:
+        cameras = {image.image_id: db.read_camera(image.camera_id) for image in db.read_all_images()}
+        keypoints: dict[int, np.ndarray] = {}
+        seen = set()
+        for id0, id1 in pairs:
+            key = (min(id0, id1), max(id0, id1))
+            if id0 == id1 or key in seen or not db.exists_matches(id0, id1):
+                continue
+            seen.add(key)
+            for i in (id0, id1):
+                if i not in keypoints:
+                    keypoints[i] = np.asarray(db.read_keypoints(i), np.float64)[:, :2]
+            matches = np.asarray(db.read_matches(id0, id1), np.uint32).reshape(-1, 2)
+            geometry = pycolmap.estimate_two_view_geometry(cameras[id0], keypoints[id0], cameras[id1], keypoints[id1],
+                                                           matches, options)
+            db.write_two_view_geometry(id0, id1, geometry)
 
 
 def database_statistics(database: str | os.PathLike) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -21,38 +22,87 @@ MAPPERS = ("incremental", "global")
 COLMAP_INIT_MAX_ERROR = 4.0  # COLMAP's own bound on the initial pair's two-view error (px)
 
 
+INITIAL_PAIR_RETRIES = 3  # further initial pairs tried when the first model leaves images out
+
+
 def run_mapper(database: str | os.PathLike, image_dir: str | os.PathLike, mapper: str = "incremental",
                num_images: int | None = None, seed: int = 0, refine_intrinsics: bool = True,
-               init_max_error: float = COLMAP_INIT_MAX_ERROR) -> pycolmap.Reconstruction | None:
+               init_max_error: float = COLMAP_INIT_MAX_ERROR,
+               retries: int = INITIAL_PAIR_RETRIES) -> pycolmap.Reconstruction | None:
     """Map a database with pycolmap's ``incremental_mapping`` or ``global_mapping`` (GLOMAP).
 
+    The run is repeatable: the mapper's random seed is ``seed`` and it runs on one thread (the
+    order in which threads finish would otherwise change the model from run to run).
     ``refine_intrinsics=False`` keeps the cameras of the database fixed (known calibration): on
     short sequences with a small baseline, refining the focal length can collapse it.
     ``init_max_error`` (px) bounds the two-view error of the incremental mapper's initial pair;
-    when no initial pair passes a bound tighter than COLMAP's, its bound is tried next.
+    when no initial pair passes a bound tighter than COLMAP's, its bound is tried next. When the
+    best model leaves images out, up to ``retries`` more runs start from the next best-verified
+    image pairs, and the model with the most registered images wins.
 
     Returns:
         the model with the most registered images, None when nothing could be reconstructed.
     """
     with tempfile.TemporaryDirectory(prefix="slamfeat-sparse-") as sparse:
         if mapper == "global":
-            options = pycolmap.GlobalPipelineOptions(random_seed=seed, min_model_size=3)
+            options = pycolmap.GlobalPipelineOptions(random_seed=seed, min_model_size=3, num_threads=1)
             options.mapper.bundle_adjustment.refine_focal_length = refine_intrinsics
             options.mapper.bundle_adjustment.refine_extra_params = refine_intrinsics
             return largest_model(pycolmap.global_mapping(database, image_dir, sparse, options=options))
         if mapper != "incremental":
             raise ValueError(f"mapper {mapper!r}: expected one of {MAPPERS}")
         options = pycolmap.IncrementalPipelineOptions(
-            random_seed=seed, min_model_size=3, ba_refine_focal_length=refine_intrinsics,
+            random_seed=seed, num_threads=1, min_model_size=3, ba_refine_focal_length=refine_intrinsics,
             ba_refine_extra_params=refine_intrinsics)
+        options.mapper.random_seed = seed
+        options.mapper.num_threads = 1
+        best = None
         for bound in dict.fromkeys([init_max_error, max(init_max_error, COLMAP_INIT_MAX_ERROR)]):
             options.mapper.init_max_error = bound
-            with progress(None, "mapping", total=num_images) as bar:
-                models = pycolmap.incremental_mapping(database, image_dir, sparse, options=options,
-                                                      next_image_callback=lambda: bar.update(1))
-            if largest_model(models) is not None:
+            best = _better(best, _map_once(database, image_dir, sparse, options, num_images))
+            if best is not None:
                 break
-        return largest_model(models)
+        if best is None or (num_images is not None and best.num_reg_images() < num_images):
+            tried = {_initial_pair(best)} if best is not None else set()
+            for pair in [p for p in strongest_pairs(database) if p not in tried][:retries]:
+                options.init_image_id1, options.init_image_id2 = pair
+                best = _better(best, _map_once(database, image_dir, sparse, options, num_images))
+                if num_images is not None and best is not None and best.num_reg_images() >= num_images:
+                    break
+        return best
+
+
+def _map_once(database, image_dir, sparse, options, num_images) -> pycolmap.Reconstruction | None:
+    shutil.rmtree(sparse, ignore_errors=True)
+    os.makedirs(sparse, exist_ok=True)
+    with progress(None, "mapping", total=num_images) as bar:
+        models = pycolmap.incremental_mapping(database, image_dir, sparse, options=options,
+                                              next_image_callback=lambda: bar.update(1))
+    return largest_model(models)
+
+
+def _registered(model: pycolmap.Reconstruction | None) -> tuple[int, int]:
+    if model is None or model.num_points3D() == 0:
+        return (0, 0)
+    return (model.num_reg_images(), model.num_points3D())
+
+
+def _better(a, b):
+    """The model with more registered images (then more points); the earlier one on a tie."""
+    return b if _registered(b) > _registered(a) else a
+
+
+def _initial_pair(model: pycolmap.Reconstruction) -> tuple[int, int] | None:
+    ids = sorted(model.reg_image_ids())
+    return tuple(ids[:2]) if len(ids) >= 2 else None
+
+
+def strongest_pairs(database: str | os.PathLike) -> list[tuple[int, int]]:
+    """Image-id pairs of the database, most verified inlier matches first (ties by ids)."""
+    with pycolmap.Database.open(database) as db:
+        pair_ids, counts = db.read_two_view_geometry_num_inliers()
+    pairs = [(int(n), tuple(int(i) for i in pycolmap.pair_id_to_image_pair(p))) for p, n in zip(pair_ids, counts)]
+    return [pair for n, pair in sorted(pairs, key=lambda x: (-x[0], x[1])) if n > 0]
 
 
 def summarise(model: pycolmap.Reconstruction | None, out_dir: str | os.PathLike,

@@ -73,9 +73,13 @@ def save_model(model: pycolmap.Reconstruction, model_dir: str | os.PathLike, ply
         tmp_dir.mkdir(parents=True)
     except OSError as e:
         raise BadInput(f"{model_dir.parent}: cannot write the model ({e.strerror})") from None
-    model.write(tmp_dir)
     tmp_ply = ply_path.with_name(f".{ply_path.stem}.tmp.ply")
-    points_to_ply(model, tmp_ply)
-    shutil.rmtree(model_dir, ignore_errors=True)
-    os.replace(tmp_dir, model_dir)
-    os.replace(tmp_ply, ply_path)
+    try:
+        model.write(tmp_dir)
+        points_to_ply(model, tmp_ply)
+        shutil.rmtree(model_dir, ignore_errors=True)
+        os.replace(tmp_dir, model_dir)
+        os.replace(tmp_ply, ply_path)
+    finally:  # a failure or Ctrl-C leaves no half-written model behind
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_ply.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ from ..datasets.pairs import PosePair, write_pairs
 from ..errors import BadInput
 from ..geometry.camera import intrinsics_from_fov, relative_pose
 from ..io import atomic_path, write_text_atomic
+from ..outputs import check_distinct, output_file, output_folder, output_lock
 from ..progress import progress
 from ..trajectory import write_tum
 from .scene import Lighting, Scene, _unit, build_town, camera_rays, render
@@ -40,6 +41,9 @@ PRESETS = {
 START_MS = 1_700_000_000_000
 FRAME_MS = 100
 PAIR_GAPS = (5, 10, 20)
+
+
+MAX_SYNTH_SIDE = 8192  # px; larger frames would need gigabytes per ray-cast
 
 
 def flight_path(rng: np.random.Generator, frames: int, speed: float, turn: float) -> list[np.ndarray]:
@@ -139,9 +143,20 @@ def render_sequence(out_dir: str | os.PathLike, frames: int = 200, seed: int = 0
     if frames < 1:
         raise BadInput(f"--frames {frames}: at least 1")
     w, h = size
-    if min(w, h) < 16:
-        raise BadInput(f"--size {w}x{h}: at least 16 px a side")
-    out = Path(out_dir)
+    if min(w, h) < 16 or max(w, h) > MAX_SYNTH_SIDE:
+        raise BadInput(f"size {w}x{h}: expected 16 to {MAX_SYNTH_SIDE} px a side")
+    out = output_folder(out_dir, "recording folder")
+    if pairs_out is not None:
+        output_file(pairs_out, "pairs file")
+        check_distinct({"recording folder": out, "pairs file": pairs_out})
+    with output_lock(out):
+        return _render(out, frames, seed, size, fov_deg, preset, conf, pairs_out, pair_gaps, pair_stride,
+                       speed, low_texture)
+
+
+def _render(out: Path, frames, seed, size, fov_deg, preset, conf, pairs_out, pair_gaps, pair_stride,
+            speed, low_texture) -> Path:
+    w, h = size
     scene, bodies = build_flight(seed, frames, preset, speed=speed, low_texture=low_texture)
     K = intrinsics_from_fov(w, h, fov_deg)
     rays = camera_rays(K, size)
@@ -166,6 +181,11 @@ def render_sequence(out_dir: str | os.PathLike, frames: int = 200, seed: int = 0
     write_text_atomic(out / "settings.json", json.dumps(airsim_settings(size, fov_deg), indent=2) + "\n")
     write_tum(out / "groundtruth.txt", stamps, cams)
     write_text_atomic(out / "airsim_rec.txt", "\n".join(lines) + "\n")
+    made = {ln.split("\t")[-1] for ln in lines[1:]}
+    made = {name for both in made for name in both.split(";")}
+    for old in (out / "images").glob("img_0_[01]_*.*"):  # frames of an earlier, longer run
+        if old.name not in made:
+            old.unlink()
     if pairs_out is not None:
         names = [ln.split("\t")[-1].split(";")[0] for ln in lines[1:]]
         write_pairs(pairs_out, sequence_pairs(names, cams, K, pair_gaps, pair_stride))

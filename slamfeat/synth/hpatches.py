@@ -31,6 +31,8 @@ from ..datasets.hpatches import IMAGE_INDICES, write_homography
 from ..errors import BadInput
 from ..io import list_images, output_dir, read_image
 
+MAX_SYNTH_SIDE = 8192  # px; larger images would need gigabytes per warp
+
 # scikit-image's photographs (no download needed), split between the two kinds
 ILLUMINATION_PHOTOS = ("astronaut", "rocket", "camera", "immunohistochemistry", "coins", "retina",
                        "motorcycle_right", "clock")
@@ -221,8 +223,8 @@ def make_hpatches(out: str | os.PathLike, config: SynthHPatchesConfig = SynthHPa
     """
     if config.sequences is not None and config.sequences < 1:
         raise BadInput(f"--sequences {config.sequences}: must be at least 1")
-    if config.max_size < 64:
-        raise BadInput(f"--max-size {config.max_size}: must be at least 64 px")
+    if not 64 <= config.max_size <= MAX_SYNTH_SIDE:
+        raise BadInput(f"--max-size {config.max_size}: expected 64 to {MAX_SYNTH_SIDE} px")
     out = output_dir(out)
     plan = sequence_plan(config)
     items = progress(plan, "synth hpatches") if progress else plan

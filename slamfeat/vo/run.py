@@ -11,12 +11,16 @@ import numpy as np
 
 from ..features import Extractor
 from ..io import write_json_atomic, write_text_atomic
+from ..outputs import output_folder, output_lock
 from ..progress import progress
 from ..trajectory import write_tum
 from .frontend import FrameResult, VisualOdometry, VOConfig
 from .metrics import path_length, trajectory_errors
 from .outputs import MatchVideo, draw_result, plot_trajectory, write_ply
 from .sources import Camera, FrameSource
+
+
+VO_FILES = ("trajectory.txt", "trajectory.png", "matches.mp4", "map.ply", "config.json", "report.json")
 
 
 @dataclass
@@ -39,8 +43,12 @@ def run_vo(source: FrameSource, extractor: Extractor, camera: Camera, out_dir: s
         ``(report, outputs)``: the report has the contract keys (``ate_*``/``rpe_*`` only when the
         source has ground truth) and a few more (lost frames, timings, intrinsics used).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(out_dir, "VO output folder")
+    with output_lock(out_dir):
+        return _run_vo(source, extractor, camera, out_dir, config, max_frames, draw, show, model_name)
+
+
+def _run_vo(source, extractor, camera, out_dir: Path, config, max_frames, draw, show, model_name):
     vo = VisualOdometry(extractor, camera.K, camera.dist, config)
     video = MatchVideo(out_dir / "matches.mp4") if draw else None
     viewer = _Viewer() if show else None
@@ -137,6 +145,9 @@ def _write_outputs(out_dir: Path, source: FrameSource, report: dict, times, pose
     write_text_atomic(out_dir / "config.json", json.dumps(asdict(vo.cfg), indent=2) + "\n")
     report_path = out_dir / "report.json"
     write_json_atomic(report_path, report)
+    made = {Path(p).name for p in (trajectory, plot, video_path, ply, report_path) if p is not None} | {"config.json"}
+    for name in set(VO_FILES) - made:  # an earlier run's file must not pass for this run's
+        (out_dir / name).unlink(missing_ok=True)
     return VOOutputs(trajectory, plot, video_path, ply, report_path)
 
 

@@ -89,6 +89,8 @@ def open_source(source: str | os.PathLike, fps: float = 30.0) -> FrameSource:
     Raises:
         BadInput: missing path, a video that does not open, a folder without images.
     """
+    if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
+        raise BadInput(f"fps {fps}: expected a positive frame rate")
     path = Path(source)
     if not path.exists():
         raise BadInput(f"{path}: no such file or folder")
@@ -261,6 +263,8 @@ def parse_calib(text: str) -> tuple[np.ndarray, np.ndarray | None]:
 def choose_camera(source: FrameSource, calib: str | None = None, fov: float | None = None) -> Camera:
     """Intrinsics from ``--calib``, else ``--fov``, else the source, else a stated guess; checked against the image."""
     w, h = source.image_size
+    if calib and fov is not None:
+        raise BadInput(f"calibration {calib} and field of view {fov}: give one of the two, not both")
     if calib:
         K, dist = parse_calib(calib)
         camera, what = Camera(K, dist, "calib"), f"--calib {calib}"

@@ -16,7 +16,12 @@ from slamfeat.geometry.camera import invert_pose, project, sample_depth, transfo
 
 def test_pairs_file_round_trip_and_bad_lines(tmp_path):
     rng = np.random.default_rng(0)
-    pair = PosePair("a/x.png", "b/y.jpg", 1, 3, rng.normal(size=(3, 3)), rng.normal(size=(3, 3)), rng.normal(size=(4, 4)))
+    K = np.array([[300.0, 0, 160], [0, 310, 120], [0, 0, 1]])
+    T = np.eye(4)
+    R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    T[:3, :3] = R * np.sign(np.linalg.det(R))  # a rotation (det +1)
+    T[:3, 3] = rng.normal(size=3)
+    pair = PosePair("a/x.png", "b/y.jpg", 1, 3, K, K * [[1], [1.1], [1]], T)
     write_pairs(tmp_path / "p.txt", [pair, pair])
     back = read_pairs(tmp_path / "p.txt")
     assert len(back) == 2 and back[0].name1 == "b/y.jpg" and (back[0].rot0, back[0].rot1) == (1, 3)

@@ -10,6 +10,7 @@ import torch
 from fixtures.core import assert_one_line_error, run_cli
 from fixtures.matching import correlated_pair
 from slamfeat.cli import main
+from slamfeat.errors import BadInput
 from slamfeat.features.base import Features
 from slamfeat.h5 import read_matches, write_features
 from slamfeat.matching import match_h5, match_pair
@@ -55,13 +56,19 @@ def test_match_h5_equals_match_pair_and_resumes(feature_file, tmp_path):
         assert m0.dtype == np.int32 and s0.dtype == np.float32
         ref_m, ref_s = match_pair(feats[n0], feats[n1], ratio=0.95)
         assert m0.tolist() == ref_m.tolist() and np.allclose(s0, ref_s.numpy())
-    again = match_h5(path, pairs_path, out)
+    again = match_h5(path, pairs_path, out, ratio=0.95)
     assert again["matched"] == 0 and again["skipped"] == len(pairs)
-    redo = match_h5(path, [pairs[0]], out, overwrite=True, mutual=False)
+    redo = match_h5(path, [pairs[0]], out, overwrite=True, ratio=0.95)
     assert redo["matched"] == 1
+    assert read_matches(out, *pairs[2])[0].shape == (50,)  # the other pairs, made alike, are kept
+    # other options would put matches made otherwise beside these: refused, unless overwriting
+    with pytest.raises(BadInput, match=r"holds matches made with options.mutual True \(now False\)"):
+        match_h5(path, pairs_path, out, mutual=False)
+    match_h5(path, [pairs[0]], out, overwrite=True, mutual=False)
     m0, _ = read_matches(out, *pairs[0])
     assert m0.tolist() == match_pair(feats[pairs[0][0]], feats[pairs[0][1]], mutual=False)[0].tolist()
-    assert read_matches(out, *pairs[2])[0].shape == (50,)  # the other pairs are kept
+    with pytest.raises(BadInput, match="no matches"):
+        read_matches(out, *pairs[2])
 
 
 def test_interrupted_run_resumes_from_partial_file(feature_file, tmp_path):
