@@ -52,9 +52,9 @@ print('fused kernel available:', triton_available())
 "
 
 step cuda_tests 90 "$PY" -m pytest -q -rs \
-    tests/matching/test_fused.py tests/matching/test_bench.py \
+    tests/matching/test_fused.py tests/bench/test_match.py \
     "tests/matching/test_nearest_neighbour.py::test_cuda_half_gives_the_float32_result" \
-    "tests/matching/test_pairs.py::test_padding_onto_the_gpu_is_staged_and_equal" \
+    "tests/matching/test_batched.py::test_padding_onto_the_gpu_is_staged_and_equal" \
     "tests/test_extract.py::test_cuda_batches_give_the_features_of_one_image_at_a_time"
 
 step bench_match 60 "$PY" -m slamfeat bench match --device cuda --json "$OUT/bench_match_cuda.json"

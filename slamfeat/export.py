@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import BadInput
-from .features import load_extractor
+from .features import REGISTRY, load_extractor
 from .features.student import SlamfeatStudent, decode, fuse_for_inference
 from .io import atomic_path
+from .io.checkpoint import ship_checkpoint
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17
@@ -55,13 +56,13 @@ def load_student_for_export(model: str, weights: str | os.PathLike | None = None
     Raises:
         BadInput: the model is not a student, or ``weights`` is missing, corrupt or another model's.
     """
-    from .features import REGISTRY
-
     if str(model) in REGISTRY and REGISTRY[str(model)].kind != "student":
-        raise BadInput(f"model {model}: only students (slamfeat-lite, slamfeat-base, PATH.pt) can be exported")
+        raise BadInput(f"model {model!r}: only students (slamfeat-lite, slamfeat-base, a student checkpoint) "
+                       "can be exported", option="model")
     extractor = load_extractor(model, weights=weights, device="cpu", **conf)
     if not isinstance(extractor, SlamfeatStudent):
-        raise BadInput(f"model {model}: only students (slamfeat-lite, slamfeat-base, PATH.pt) can be exported")
+        raise BadInput(f"model {model!r}: only students (slamfeat-lite, slamfeat-base, a student checkpoint) "
+                       "can be exported", option="model")
     return extractor
 
 
@@ -73,9 +74,10 @@ def export_student(student: SlamfeatStudent, fmt: str, out: str | os.PathLike,
         BadInput: unknown format or a size below 16 px.
     """
     if fmt not in FORMATS:
-        raise BadInput(f"--format {fmt}: choose onnx or torchscript")
+        raise BadInput(f"export format {fmt!r}: choose onnx or torchscript", option="format")
     if min(size) < 16 or max(size) > MAX_EXPORT_SIDE:
-        raise BadInput(f"--resolution {size[0]} {size[1]}: expected 16 to {MAX_EXPORT_SIDE} px a side")
+        raise BadInput(f"export size {size[0]}×{size[1]}: expected 16 to {MAX_EXPORT_SIDE} px a side",
+                       option="resolution")
     module = ExportableStudent(student.cpu().eval()).eval()
     example = torch.rand(1, student.input_channels, *size)
     out = Path(out)
@@ -99,8 +101,6 @@ def ship_student(model: str, out: str | os.PathLike, weights: str | os.PathLike 
     Raises:
         BadInput: the model is not a student, or its checkpoint is missing or corrupt.
     """
-    from .distill.train import ship_checkpoint
-
     student = load_student_for_export(model, weights, **conf)  # a bad source fails here
     ship_checkpoint(student.weights_path, out, **conf)
     return Path(out)

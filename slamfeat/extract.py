@@ -18,10 +18,10 @@ import torch
 from .distributed import Shard, current_shard
 from .errors import BadInput
 from .features.base import Extractor, Features
-from .h5 import (check_maker, feature_names, merge_shards, record_maker, start_partial, start_shard,
-                 write_features_group)
 from .io import IMAGE_SUFFIXES, image_to_tensor, list_images, read_image
-from .outputs import file_digest, output_file, output_lock
+from .io.h5 import (check_maker, feature_names, merge_shards, record_maker, start_partial, start_shard,
+                    write_features_group)
+from .io.outputs import file_digest, output_file, output_lock
 from .progress import progress
 
 

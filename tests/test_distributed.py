@@ -13,7 +13,7 @@ import torch
 
 from slamfeat.cli import main
 from slamfeat.distributed import Shard, current_shard
-from slamfeat.h5 import feature_names, merge_shards, start_shard, write_features_group
+from slamfeat.io.h5 import feature_names, merge_shards, start_shard, write_features_group
 from slamfeat.features.base import Features
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import slamfeat
-import slamfeat.h5
+import slamfeat.io.h5
 from slamfeat.errors import BadInput
 from slamfeat.extract import collect_images, extract_to_h5
 
@@ -88,7 +88,7 @@ def test_batches_give_the_features_of_one_image_at_a_time(sized_folder, tmp_path
     if model == "sift":  # no network: the very same bytes
         assert _datasets(tmp_path / "one.h5") == _datasets(tmp_path / "many.h5")
     else:  # a batched convolution may round differently in the last bit, nothing more
-        first, batched = slamfeat.h5.read_features(tmp_path / "one.h5"), slamfeat.h5.read_features(tmp_path / "many.h5")
+        first, batched = slamfeat.io.h5.read_features(tmp_path / "one.h5"), slamfeat.io.h5.read_features(tmp_path / "many.h5")
         assert first.keys() == batched.keys()
         for name, f in first.items():
             g = batched[name]
@@ -98,7 +98,7 @@ def test_batches_give_the_features_of_one_image_at_a_time(sized_folder, tmp_path
     # 96×128: three 8-bit (a full batch) and one 16-bit (a batch of its own); 80×120: two; 64×64: one
     assert sorted(s[0] for s in sizes) == [1, 1, 2, 3] and len({s[2:] for s in sizes}) == 3
     assert one["keypoints_per_image"] > 20
-    written = slamfeat.h5.read_features(tmp_path / "one.h5")
+    written = slamfeat.io.h5.read_features(tmp_path / "one.h5")
     for name in ("5.png", "6.png"):  # what extract() gives for the same file (gray; 16-bit)
         alone = extractor.extract(sized_folder / name)
         assert torch.equal(alone.keypoints, written[name].keypoints)
@@ -132,7 +132,7 @@ def test_cuda_batches_give_the_features_of_one_image_at_a_time(sized_folder, tmp
     images = collect_images([sized_folder])
     extract_to_h5(images, extractor, tmp_path / "one.h5", batch_size=1)
     extract_to_h5(images, extractor, tmp_path / "many.h5", batch_size=4, workers=4)
-    first, batched = slamfeat.h5.read_features(tmp_path / "one.h5"), slamfeat.h5.read_features(tmp_path / "many.h5")
+    first, batched = slamfeat.io.h5.read_features(tmp_path / "one.h5"), slamfeat.io.h5.read_features(tmp_path / "many.h5")
     for name, f in first.items():
         g = batched[name]
         # cuDNN may pick another algorithm for a batch: rounding differs, near-ties may flip

@@ -109,13 +109,27 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _flag_of(parser: argparse.ArgumentParser, option: str) -> str | None:
+    """The flag of the chosen command that sets the library's ``option`` (None when it has none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flag = _flag_of(sub, option)
+                if flag:
+                    return flag
+        elif action.dest == option and action.option_strings:
+            return max(action.option_strings, key=len)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = _join_negative_values(sys.argv[1:] if argv is None else [str(a) for a in argv])
     args = build_parser(argv).parse_args(argv)
     try:
         code = args.func(args)
     except BadInput as e:
-        print(f"slamfeat: error: {e}", file=sys.stderr)
+        flag = _flag_of(build_parser(argv), e.option) if e.option else None
+        print(f"slamfeat: error: {flag + ': ' if flag else ''}{e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("slamfeat: interrupted", file=sys.stderr)

@@ -6,7 +6,7 @@ from .common import add_device_arg, add_json_arg, check_paths, print_table, writ
 
 
 def add_parser(sub) -> None:
-    from ..bench_extract import DEFAULT_MODELS
+    from ..bench.extract import DEFAULT_MODELS
 
     p = sub.add_parser("extract", help="extraction speed of several models side by side",
                        description="Time feature extraction of each model on the same photograph "
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     check_paths(args, {})
-    from ..bench_extract import DEFAULT_MODELS, bench_extract
+    from ..bench.extract import DEFAULT_MODELS, bench_extract
     from ..errors import BadInput
     from ..progress import progress
 

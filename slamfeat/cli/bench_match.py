@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..bench.match import run_benchmark
 from ..errors import BadInput
 from ..features import resolve_device
-from ..matching.bench import run_benchmark
 from .common import add_device_arg, add_json_arg, check_paths, print_table, write_report
 
 

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Sequence
 
 from ..features import DEFAULT_MODEL, load_extractor, resolve_device
 from ..io import write_json_atomic
-from ..outputs import check_distinct, output_file
+from ..io.outputs import check_distinct, output_file
 
 
 def add_model_args(parser: argparse.ArgumentParser, multiple: bool = False) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..outputs import output_file
+from ..io.outputs import output_file
 from .common import add_json_arg, add_model_args, check_paths, model_conf, write_report
 
 

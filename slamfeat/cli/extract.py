@@ -6,7 +6,7 @@ import os
 
 from ..distributed import init_from_env
 from ..extract import collect_images, extract_to_h5
-from ..outputs import output_file
+from ..io.outputs import output_file
 from .common import add_device_arg, add_json_arg, add_model_args, check_paths, extractor_from_args, write_report
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..io import list_images, write_text_atomic
-from ..outputs import check_distinct, output_file
-from ..pairs import format_pairs, pairs_from_mode
+from ..io.outputs import check_distinct, output_file
+from ..io.pairs import format_pairs, pairs_from_mode
 
 
 def add_parser(sub) -> None:

@@ -42,8 +42,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     size = parse_size(args.size)
-    if not 1.0 <= args.fov <= 170.0:
-        raise BadInput(f"--fov {args.fov}: expected 1 to 170 degrees")
     t0 = time.perf_counter()
     out = render_sequence(args.out, frames=args.frames, seed=args.seed, size=size, fov_deg=args.fov,
                           preset=args.preset, pairs_out=args.pairs_out, speed=args.speed,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import BadInput
-from ..outputs import output_folder
+from ..io.outputs import output_folder
 from .common import (add_device_arg, add_json_arg, add_matcher_args, add_model_args, check_paths, describe_matcher,
                      extractor_from_args, matcher_config, print_table, write_report)
 
@@ -46,10 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from ..vo.default import default_sequence
     from ..vo.run import VO_FILES
 
-    if args.max_frames is not None and args.max_frames < 1:
-        raise BadInput(f"--max-frames {args.max_frames}: at least 1")
-    if not args.fps > 0:  # NaN fails too
-        raise BadInput(f"--fps {args.fps}: must be a positive number")
     written = {"output folder": args.out, **{f"run's {name}": Path(args.out) / name for name in VO_FILES}}
     check_paths(args, written, {"source": args.source, "weights file": args.weights})
     output_folder(args.out, "VO output folder", create=False)

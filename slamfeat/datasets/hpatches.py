@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..errors import BadInput
+from ..io import read_image
 
 IMAGE_INDICES = (1, 2, 3, 4, 5, 6)
 IMAGE_SUFFIXES = (".ppm", ".png", ".jpg", ".jpeg", ".pgm")
@@ -129,7 +130,6 @@ def verify_images(sequences: Sequence[HPatchesSequence]) -> None:
     Raises:
         BadInput: naming the first image OpenCV cannot read.
     """
-    from ..io import read_image
 
     for sequence in sequences:
         for path in sequence.images:

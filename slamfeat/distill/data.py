@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import BadInput
 from ..io import list_images, read_image
+from ..synth.airsim import render_sequence
 
 # scikit-image photographs that ship inside the package (no download)
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "brick", "grass", "gravel",
@@ -54,11 +55,7 @@ def skimage_photos() -> list[np.ndarray]:
 def airsim_frames(cache_dir: str | os.PathLike, frames: int = 24, size: tuple[int, int] = (640, 480),
                   seed: int = 7) -> list[np.ndarray]:
     """Frames of a flight rendered by ``slamfeat.synth.airsim`` (``size`` = (W, H)), cached in
-    ``cache_dir``; empty when that module is not available. The seed differs from the VO demo's."""
-    try:
-        from ..synth.airsim import render_sequence  # type: ignore[attr-defined]
-    except ImportError:
-        return []
+    ``cache_dir``; empty when rendering fails. The seed differs from the VO demo's."""
     cache = Path(cache_dir)
     found = sorted(cache.rglob("*.png")) if cache.is_dir() else []
     if not found:

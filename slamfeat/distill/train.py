@@ -1,6 +1,6 @@
 """The distillation loop: a frozen teacher, a student, the chosen losses, checkpoints and resume.
 
-One step: a batch of labelled pairs (a few fresh, the rest from the cache), the student on both
+One step: a batch of labelled pairs (a few fresh, the rest from the cache, option="losses"), the student on both
 images of each pair, the weighted sum of the chosen losses, one AdamW step. The learning rate is a
 function of the step only (linear warm-up, cosine decay), so a resumed run continues exactly.
 Under ``torchrun`` each process draws its own pairs and DistributedDataParallel averages the
@@ -24,15 +24,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BadInput
-from ..features import REGISTRY, resolve_device
-from ..features.student import SlamfeatStudent, build_student, read_checkpoint, student_checkpoint
-from ..features.superpoint import sample_descriptors
+from ..features import REGISTRY, resolve_device, teachers
+from ..features.ops import sample_descriptors
+from ..features.student import SlamfeatStudent, build_student
 from ..features.teacher_space import teacher_space_record
-from ..io import atomic_path
+from ..io.checkpoint import read_checkpoint, student_checkpoint, write_checkpoint
+from ..progress import progress
 from . import losses as L
 from .data import training_images
 from .samples import Sample, SampleCache, label, make_pairs
-from .teachers import TEACHERS, Teacher, peak_map
+from .teachers import Teacher, peak_map
 from .validate import validate, validation_set
 
 DEFAULT_LOSSES = {"det-kl": 1.0, "absolute": 1.0, "desdis": 1.0}
@@ -88,40 +89,41 @@ def parse_losses(text: str | list[str] | None) -> dict[str, float]:
     for item in items:
         name, _, weight = item.partition("=")
         if name not in L.LOSSES:
-            raise BadInput(f"--losses {item}: unknown loss {name!r}; known: {', '.join(L.LOSSES)}")
+            raise BadInput(f"loss {item!r}: unknown loss {name!r}; known: {', '.join(L.LOSSES)}")
         try:
             w = float(weight) if weight else 1.0
         except ValueError:
-            raise BadInput(f"--losses {item}: weight {weight!r} is not a number") from None
+            raise BadInput(f"loss {item!r}: weight {weight!r} is not a number", option="losses") from None
         if not math.isfinite(w) or w < 0:
-            raise BadInput(f"--losses {item}: weight must be a finite number ≥ 0")
+            raise BadInput(f"loss {item!r}: weight must be a finite number ≥ 0", option="losses")
         if w > 0:
             out[name] = w
     if not out:
-        raise BadInput("--losses: choose at least one loss with a positive weight")
+        raise BadInput("losses: choose at least one loss with a positive weight", option="losses")
     return out
 
 
 def check_config(cfg: DistillConfig) -> None:
     """Reject settings that cannot train, before anything heavy is loaded."""
-    if cfg.teacher not in TEACHERS:
-        raise BadInput(f"--teacher {cfg.teacher}: choose one of {', '.join(TEACHERS)}")
-    if cfg.teacher == "superpoint" and not cfg.teacher_weights:
-        raise BadInput("--teacher superpoint needs --teacher-weights FILE")
+    if cfg.teacher not in teachers():
+        raise BadInput(f"teacher {cfg.teacher!r}: choose one of {', '.join(teachers())}", option="teacher")
+    facts = REGISTRY[cfg.teacher].facts()
+    if facts["needs_weights"] and facts["weights_file"] is None and not cfg.teacher_weights:
+        raise BadInput(f"teacher {cfg.teacher} needs a weights file (slamfeat ships none)", option="teacher_weights")
     if cfg.crop < 64 or cfg.crop % 32:
-        raise BadInput(f"--crop {cfg.crop}: must be a multiple of 32, at least 64")
-    for name, v in (("--steps", cfg.steps), ("--batch", cfg.batch), ("--points", cfg.points)):
+        raise BadInput(f"crop {cfg.crop}: must be a multiple of 32, at least 64", option="crop")
+    for name, v in (("steps", cfg.steps), ("batch", cfg.batch), ("points", cfg.points)):
         if v < 1:
-            raise BadInput(f"{name} {v}: must be at least 1")
+            raise BadInput(f"{name} {v}: must be at least 1", option=name)
     if not 0 <= cfg.max_rotation <= 180:
-        raise BadInput(f"--max-rotation {cfg.max_rotation:g}: must be between 0 and 180 degrees")
+        raise BadInput(f"max_rotation {cfg.max_rotation:g}: must be between 0 and 180 degrees", option="max_rotation")
     if cfg.projection not in ("linear", "none"):
-        raise BadInput(f"--projection {cfg.projection}: choose linear or none")
+        raise BadInput(f"projection {cfg.projection!r}: choose linear or none", option="projection")
     student = build_student(cfg.student, cfg.descriptor_dim)
-    t_dim = REGISTRY[cfg.teacher].descriptor_dim
+    t_dim = int(facts["descriptor_dim"])
     if "absolute" in cfg.losses and cfg.projection == "none" and student.descriptor_dim != t_dim:
-        raise BadInput(f"--descriptor-dim {student.descriptor_dim}: student descriptors do not fit loss 'absolute' "
-                       f"with teacher {cfg.teacher} ({t_dim}-D) and --projection none")
+        raise BadInput(f"descriptor size {student.descriptor_dim}: student descriptors do not fit loss 'absolute' "
+                       f"with teacher {cfg.teacher} ({t_dim}-D) and no projection", option="descriptor_dim")
     if any(k in cfg.losses for k in ("relative", "desdis")) and cfg.points * cfg.batch < 2:
         raise BadInput("relative and desdis losses need at least 2 points per batch")
     if cfg.resume and Path(cfg.out).exists():
@@ -134,7 +136,7 @@ def check_config(cfg: DistillConfig) -> None:
                            f"({student.descriptor_dim}-D) run")
     check_validation_folders(cfg.images, cfg.val_images)
     if cfg.val_pairs < 1:
-        raise BadInput(f"validation pairs {cfg.val_pairs}: must be at least 1")
+        raise BadInput(f"validation pairs {cfg.val_pairs}: must be at least 1", option="val_pairs")
 
 
 def check_validation_folders(train: list[str], val: list[str]) -> None:
@@ -232,20 +234,7 @@ def save_checkpoint(path: str | os.PathLike, student: SlamfeatStudent, model: Di
                                  model.projection)
     ckpt = student_checkpoint(student, conf=conf, step=int(step), config=json.dumps(asdict(cfg)),
                               optimizer=optimizer.state_dict(), **space)
-    with atomic_path(path) as tmp:
-        torch.save(ckpt, str(tmp))
-
-
-def ship_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **conf: Any) -> None:
-    """Copy a trained student without its optimiser state (what ships in the package); ``conf``
-    overrides the extractor options saved with it (e.g. ``detection_threshold``). The absolute loss's
-    projection stays: it maps the descriptors into the teacher's space for the teacher's LightGlue."""
-    ckpt = read_checkpoint(src)
-    keep = {k: v for k, v in ckpt.items() if k != "optimizer"}
-    keep["conf"] = {**(ckpt.get("conf") or {}), **conf}
-    keep["state_dict"] = {k: v.clone() for k, v in ckpt["state_dict"].items()}
-    with atomic_path(dst) as tmp:
-        torch.save(keep, str(tmp))
+    write_checkpoint(path, ckpt)
 
 
 def _resume(cfg: DistillConfig, student: SlamfeatStudent, model: DistillModel,
@@ -268,8 +257,8 @@ def _resume(cfg: DistillConfig, student: SlamfeatStudent, model: DistillModel,
         raise BadInput(f"{path}: training state does not fit this run ({type(e).__name__})") from None
     done = int(ckpt.get("step", 0))
     if done > cfg.steps:
-        raise BadInput(f"{path}: already trained for {done} steps, more than --steps {cfg.steps}; "
-                       f"give --steps above {done} to train on")
+        raise BadInput(f"{path}: already trained for {done} steps, more than the {cfg.steps} steps asked for; "
+                       f"ask for more than {done} steps to train on", option="steps")
     return done
 
 
@@ -294,8 +283,6 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
     Raises:
         BadInput: bad settings, an image folder without images, a corrupt checkpoint to resume.
     """
-    from ..progress import progress
-
     check_config(cfg)
     rank, world = _dist_info()
     device = resolve_device(cfg.device)

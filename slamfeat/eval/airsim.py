@@ -4,7 +4,7 @@ For frame pairs ``(i, i + gap)`` at several gaps, each frame's keypoints are car
 frame with its planar depth and the true relative pose; a depth check against the other frame's
 depth removes occluded points. Scores per pair, averaged over pairs:
 
-- repeatability, matching score and MRS at ``threshold`` px (:mod:`slamfeat.metrics`), with
+- repeatability, matching score and MRS at ``threshold`` px (:mod:`slamfeat.geometry.metrics`), with
   the configured matcher's matches (mutual nearest neighbours by default);
 - the relative pose from the essential matrix of the matches (RANSAC, ``ransac_threshold`` px)
   against the true pose: error = max(rotation error, translation-direction error) in degrees
@@ -21,12 +21,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import metrics
 from ..datasets.airsim import AirSimRecording, read_recording
 from ..errors import BadInput
-from ..matching.matcher import Matcher, MatcherConfig
 from ..features import Extractor, Features, load_extractor, resolve_device, top_k
-from ..geometry.camera import estimate_relative_pose, pose_auc, pose_error, relative_pose, warp_keypoints_with_depth
+from ..geometry import metrics
+from ..geometry.camera import warp_keypoints_with_depth
+from ..geometry.metrics import pose_auc
+from ..geometry.pose import pose_error, relative_pose
+from ..geometry.two_view import estimate_relative_pose
+from ..matching.matcher import Matcher, MatcherConfig
 
 POSE_THRESHOLDS = (5, 10, 20)
 
@@ -158,7 +161,7 @@ def evaluate(root: str | os.PathLike, models: Sequence[str | Extractor], config:
     if not models:
         raise BadInput("no model given")
     if config.max_keypoints < 1:
-        raise BadInput(f"--max-keypoints {config.max_keypoints}: at least 1")
+        raise BadInput(f"max_keypoints {config.max_keypoints}: at least 1", option="max_keypoints")
     recording = read_recording(root, config.fov_deg)
     recording.check_depth_sizes()
     device = resolve_device(config.device)

@@ -10,7 +10,7 @@ resized images:
 - homography accuracy: ``H`` estimated by RANSAC (OpenCV, ``ransac_threshold`` px) from the
   matches; correct at t px when the mean corner error is ≤ t (a failed estimate is wrong);
 - repeatability, matching score and MRS at ``score_threshold`` px (and MRS at 1…10 px), counting
-  only keypoints that the other image sees (:mod:`slamfeat.metrics`).
+  only keypoints that the other image sees (:mod:`slamfeat.geometry.metrics`).
 
 All pixel thresholds are in the resized images. Scores are averaged over pairs; ``ms_per_image``
 is the extractor's time per resized image, after one untimed warm-up run.
@@ -28,14 +28,14 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from .. import metrics
 from ..datasets.hpatches import HPatchesSequence, LARGE_SEQUENCES, load_hpatches, verify_images
 from ..errors import BadInput
 from ..features import Extractor, Features, load_extractor, resolve_device, top_k
-from ..geometry.homography import (corner_error, estimate_homography, inside_image, rescale_homography,
-                                   warp_points)
-from ..io import read_image
+from ..geometry import metrics
+from ..geometry.homography import corner_error, estimate_homography, inside_image, rescale_homography, warp_points
+from ..io import atomic_path, read_image, write_text_atomic
 from ..matching.matcher import Matcher, MatcherConfig
+from ..synth.hpatches import SynthHPatchesConfig, make_hpatches
 
 THRESHOLDS = tuple(range(1, 11))
 HOMOGRAPHY_THRESHOLDS = (1, 3, 5)
@@ -246,13 +246,11 @@ def evaluate(root: str | os.PathLike | None, models: Sequence[str | Extractor],
     if not models:
         raise BadInput("no model given")
     if config.max_keypoints < 1:
-        raise BadInput(f"--max-keypoints {config.max_keypoints}: must be at least 1")
+        raise BadInput(f"max_keypoints {config.max_keypoints}: must be at least 1", option="max_keypoints")
     if config.max_size < 32:
-        raise BadInput(f"--max-size {config.max_size}: must be at least 32 px")
+        raise BadInput(f"max_size {config.max_size}: must be at least 32 px", option="max_size")
     device = resolve_device(config.device)
     if root is None:
-        from ..synth.hpatches import SynthHPatchesConfig, make_hpatches
-
         extractors = load_models(models, config, device)  # an unknown model fails before the set is made
         runs = model_runs(extractors, config, device)  # and a matcher that does not fit it
         synth = synth or SynthHPatchesConfig(max_size=config.max_size)
@@ -315,7 +313,6 @@ def write_sequence_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> N
     import csv
     import io as _io
 
-    from ..io import write_text_atomic
 
     buf = _io.StringIO()
     if rows:
@@ -334,7 +331,6 @@ def plot_mma(path: str | os.PathLike, results: dict[str, dict[str, Any]]) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..io import atomic_path
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
     panels = (("mma", "Overall"), ("mma_i", "Illumination"), ("mma_v", "Viewpoint"))

@@ -1,6 +1,6 @@
 """Relative-pose evaluation on image pairs with known intrinsics and pose (SuperGlue's protocol).
 
-For each pair of a :mod:`slamfeat.datasets.pairs` file: features of both images (each image turned
+For each pair of a :mod:`slamfeat.io.pairs` file: features of both images (each image turned
 upright by its ``rot`` quarter turns before extraction, keypoints turned back), mutual nearest
 neighbour matches, and
 
@@ -23,13 +23,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..datasets.pairs import PosePair, read_pairs
 from ..errors import BadInput
-from ..matching.matcher import Matcher, MatcherConfig
 from ..features import Extractor, Features, load_extractor, resolve_device, top_k
-from ..geometry.camera import epipolar_errors, estimate_relative_pose, pose_auc, pose_error
+from ..geometry.metrics import check_positive, pose_auc
+from ..geometry.pose import pose_error
+from ..geometry.two_view import epipolar_errors, estimate_relative_pose
 from ..io import read_image
-from ..metrics import check_positive
+from ..io.pairs import PosePair, read_pose_pairs
+from ..matching.matcher import Matcher, MatcherConfig
 
 POSE_THRESHOLDS = (5, 10, 20)
 
@@ -134,8 +135,8 @@ def evaluate(pairs_file: str | os.PathLike, images: str | os.PathLike, models: S
     if not models:
         raise BadInput("no model given")
     if config.max_keypoints < 1:
-        raise BadInput(f"--max-keypoints {config.max_keypoints}: at least 1")
-    pairs = read_pairs(pairs_file)
+        raise BadInput(f"max_keypoints {config.max_keypoints}: at least 1", option="max_keypoints")
+    pairs = read_pose_pairs(pairs_file)
     images = Path(images)
     check_images(pairs, images)
     device = resolve_device(config.device)

@@ -31,6 +31,7 @@ from scipy.spatial import cKDTree
 
 from ..errors import BadInput
 from ..features import Extractor, Features, load_extractor, resolve_device
+from ..matching.matcher import Matcher, MatcherConfig
 
 PRECISION_THRESHOLDS = (1, 3, 5)
 MATCHERS = ("nn", "lightglue")
@@ -116,8 +117,6 @@ def make_matcher(config: StereoEvalConfig, model: str | Extractor, device: torch
                  ) -> tuple[Callable[[Features, Features], torch.Tensor], str]:
     """A function ``(f0, f1) → matches0`` for ``config.matcher`` (a :class:`~slamfeat.matching.Matcher` for the
     features of ``model``: SIFT's ratio default, a student's teacher's LightGlue) and its name for the report."""
-    from ..matching.matcher import Matcher, MatcherConfig
-
     matcher = Matcher(MatcherConfig(config.matcher, ratio=config.ratio, distance_threshold=config.distance_threshold,
                                     filter_threshold=config.filter_threshold), model, device)
     d = matcher.describe()

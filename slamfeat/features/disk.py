@@ -6,7 +6,8 @@ from __future__ import annotations
 import kornia.feature as KF
 import torch
 
-from .base import Extractor, Features, l2_normalise
+from .base import Extractor, Features, TeacherOutputs
+from .ops import l2_normalise
 from .weights import find_weights, load_into, read_state_dict
 
 
@@ -16,6 +17,7 @@ class DISK(Extractor):
     descriptor_dim = 128
     input_channels = 3
     weights_file = "disk-depth-save.pth"
+    score_threshold = 0.5
     default_conf = {**Extractor.default_conf, "nms_radius": 2}
 
     def __init__(self, weights: str | None = None, **conf) -> None:
@@ -26,13 +28,10 @@ class DISK(Extractor):
         self.weights_path = path
         self.eval()
 
-    def dense(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dense outputs on a ``B×3×H×W`` batch (H, W multiples of 16).
-
-        Returns:
-            ``B×1×H×W`` detection logits and ``B×128×H×W`` unnormalised descriptors.
-        """
-        return self.net.heatmap_and_dense_descriptors(images)
+    def teacher_outputs(self, images: torch.Tensor) -> TeacherOutputs:
+        """DISK's heatmap logits as they are and its full-resolution ``B×128×H×W`` descriptors."""
+        logits, descriptors = self.net.heatmap_and_dense_descriptors(images)
+        return TeacherOutputs(logits.float(), descriptors, 1)
 
     def _extract(self, images: torch.Tensor) -> list[Features]:
         feats = self.net(images, n=int(self.conf["max_keypoints"]) or None, window_size=2 * int(self.conf["nms_radius"]) + 1,

@@ -8,13 +8,14 @@ import numpy as np
 import torch
 
 from .base import Extractor, Features
-from .sift import _to_gray_uint8
+from .ops import to_gray_uint8
 
 
 class ORB(Extractor):
     name = "orb"
     kind = "classical"
     descriptor_dim = 256
+    needs_weights = False
     binary = True
     input_channels = 1
     default_conf = {**Extractor.default_conf, "detection_threshold": 20}  # FAST threshold
@@ -23,7 +24,7 @@ class ORB(Extractor):
         orb = cv2.ORB_create(nfeatures=int(self.conf["max_keypoints"]), fastThreshold=int(self.conf["detection_threshold"]))
         out = []
         for image in images:
-            gray = _to_gray_uint8(image)
+            gray = to_gray_uint8(image)
             kps, desc = orb.detectAndCompute(gray, None)
             size = (gray.shape[1], gray.shape[0])
             if not kps or desc is None:

@@ -7,22 +7,16 @@ import numpy as np
 import torch
 
 from .base import Extractor, Features, top_k
-
-
-def _to_gray_uint8(image: torch.Tensor) -> np.ndarray:
-    """A ``C×H×W`` float image in [0, 1] as an ``H×W`` uint8 array."""
-    a = image.detach().cpu().float()
-    if a.shape[0] == 3:
-        a = 0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2]
-    else:
-        a = a[0]
-    return (a.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+from .ops import to_gray_uint8
 
 
 class SIFT(Extractor):
     name = "sift"
     kind = "classical"
     descriptor_dim = 128
+    needs_weights = False
+    # Lowe's ratio test at 0.8 with the mutual check, as COLMAP's and hloc's SIFT matching
+    matcher_defaults = {"ratio": 0.8}
     input_channels = 1
     default_conf = {
         **Extractor.default_conf,
@@ -36,7 +30,7 @@ class SIFT(Extractor):
         sift = cv2.SIFT_create(contrastThreshold=float(self.conf["detection_threshold"]) * 3)
         out = []
         for image in images:
-            gray = _to_gray_uint8(image)
+            gray = to_gray_uint8(image)
             kps, desc = sift.detectAndCompute(gray, None)
             size = (gray.shape[1], gray.shape[0])
             if not kps:

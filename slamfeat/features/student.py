@@ -21,9 +21,8 @@ float16, channels-last, and the whole extraction of a batch shape is replayed fr
 Training sees the pixel-shuffled full-resolution logits (:meth:`StudentNet.forward`), so the
 distillation losses and every earlier checkpoint are unchanged.
 
-A student checkpoint (``*.pt``, written by ``slamfeat distill``) is a dictionary of plain
-values and tensors: ``format``, ``arch`` (the name), ``arch_conf`` (the widths), ``state_dict`` and
-the training state it was saved with.
+A student checkpoint (``*.pt``, written by ``slamfeat distill``) is read by :func:`load_student`;
+its format is :mod:`slamfeat.io.checkpoint`.
 """
 
 from __future__ import annotations
@@ -38,10 +37,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BadInput
+from ..io.checkpoint import read_checkpoint
 from .base import Extractor, Features
 from .teacher_space import TeacherSpaceMixin, read_teacher_space
+from .weights import PACKAGE_WEIGHTS
 
-CHECKPOINT_FORMAT = "slamfeat-student"
 GRAPH_CACHE = 4  # CUDA graphs kept per student (one per batch shape)
 CELL = 4  # the detector head predicts one value per pixel of each 4×4 cell of the ¼ map
 
@@ -247,6 +247,23 @@ class SlamfeatStudent(TeacherSpaceMixin, Extractor):
                               bool(a["separable"]), int(a["input_channels"]))
         self.eval()
 
+    @classmethod
+    def create(cls, weights: str | os.PathLike | None = None, arch: str = "slamfeat-lite",
+               **conf: Any) -> "SlamfeatStudent":
+        """A shipped student (``arch``'s checkpoint in the package) or the checkpoint ``weights``,
+        which must hold an ``arch`` student of the preset's descriptor size."""
+        path = Path(weights) if weights is not None else PACKAGE_WEIGHTS / f"{arch}.pt"
+        model = load_student(path, **conf)
+        dim = int(ARCHS[arch]["descriptor_dim"])
+        if model.arch != arch or model.descriptor_dim != dim:
+            raise BadInput(f"{path}: holds a {model.arch} student with {model.descriptor_dim}-D descriptors, "
+                           f"not {arch} ({dim}-D); load it as a checkpoint path instead", option="weights")
+        return model
+
+    @classmethod
+    def facts(cls, arch: str = "slamfeat-lite", **options: Any) -> dict[str, Any]:
+        return {**super().facts(), "descriptor_dim": int(ARCHS[arch]["descriptor_dim"]), "weights_file": f"{arch}.pt"}
+
     @property
     def name(self) -> str:  # type: ignore[override]
         return self.arch
@@ -258,10 +275,6 @@ class SlamfeatStudent(TeacherSpaceMixin, Extractor):
     @property
     def input_channels(self) -> int:  # type: ignore[override]
         return int(self.arch_conf["input_channels"])
-
-    def dense(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``B×C×H×W`` (H, W multiples of 8) → logits ``B×1×H×W`` and raw descriptors ``B×D×H/4×W/4``."""
-        return self.net(images)
 
     def inference_net(self) -> nn.Module:
         """The network with batch norm folded into the convolutions, rebuilt whenever a weight has
@@ -341,37 +354,9 @@ def build_student(arch: str, descriptor_dim: int | None = None, **conf) -> Slamf
     if arch not in ARCHS:
         raise BadInput(f"unknown student architecture {arch!r}; known: {', '.join(ARCHS)}")
     if descriptor_dim is not None and not 8 <= int(descriptor_dim) <= 1024:
-        raise BadInput(f"--descriptor-dim {descriptor_dim}: must be between 8 and 1024")
+        raise BadInput(f"descriptor size {descriptor_dim}: must be between 8 and 1024", option="descriptor_dim")
     arch_conf = {} if descriptor_dim is None else {"descriptor_dim": int(descriptor_dim)}
     return SlamfeatStudent(arch, arch_conf, **conf)
-
-
-def student_checkpoint(model: SlamfeatStudent, **extra: Any) -> dict[str, Any]:
-    """The dictionary that a student ``*.pt`` file holds (``extra``: training state, metadata)."""
-    return {"format": CHECKPOINT_FORMAT, "version": 1, "arch": model.arch, "arch_conf": dict(model.arch_conf),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in model.net.state_dict().items()}, **extra}
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a student checkpoint file.
-
-    Raises:
-        BadInput: missing, unreadable, or not a slamfeat student checkpoint.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise BadInput(f"{path}: is a folder, not a student checkpoint file")
-    if not path.is_file():
-        raise BadInput(f"{path}: no such student checkpoint")
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a corrupt file
-        raise BadInput(f"{path}: not a readable checkpoint (corrupt or truncated: {type(e).__name__})") from None
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT or "state_dict" not in obj:
-        raise BadInput(f"{path}: not a slamfeat student checkpoint (write one with slamfeat distill)")
-    if obj.get("arch") not in ARCHS or not isinstance(obj.get("arch_conf"), dict):
-        raise BadInput(f"{path}: unknown student architecture {obj.get('arch')!r}")
-    return obj
 
 
 def load_student(path: str | os.PathLike, **conf: Any) -> SlamfeatStudent:
@@ -382,6 +367,8 @@ def load_student(path: str | os.PathLike, **conf: Any) -> SlamfeatStudent:
     """
     path = Path(path)
     ckpt = read_checkpoint(path)
+    if ckpt["arch"] not in ARCHS:
+        raise BadInput(f"{path}: unknown student architecture {ckpt['arch']!r}")
     try:
         saved = {k: v for k, v in (ckpt.get("conf") or {}).items() if k in SlamfeatStudent.default_conf}
         model = SlamfeatStudent(ckpt["arch"], ckpt["arch_conf"], **{**saved, **conf})

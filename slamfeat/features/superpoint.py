@@ -12,32 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BadInput
-from .base import Extractor, Features, l2_normalise
+from .base import Extractor, Features, TeacherOutputs
+from .ops import sample_descriptors, simple_nms
 from .weights import find_weights, load_into, read_state_dict
-
-
-def simple_nms(scores: torch.Tensor, radius: int) -> torch.Tensor:
-    """Zero every score that is not the maximum of its ``(2r+1)²`` window. ``scores``: ``B×H×W``."""
-    size = 2 * radius + 1
-    peaks = scores == F.max_pool2d(scores[:, None], size, stride=1, padding=radius)[:, 0]
-    return torch.where(peaks, scores, torch.zeros_like(scores))
-
-
-def sample_descriptors(keypoints: torch.Tensor, descriptors: torch.Tensor, cell: int) -> torch.Tensor:
-    """Bilinearly sample a coarse descriptor map at pixel keypoints.
-
-    Args:
-        keypoints: ``N×2`` pixel (x, y) in the full-resolution image.
-        descriptors: ``D×Hc×Wc`` map with one cell per ``cell×cell`` pixels.
-    Returns:
-        ``N×D`` unit-norm descriptors.
-    """
-    d, hc, wc = descriptors.shape
-    # cell centres sit at (i + 0.5) * cell - 0.5 in pixel-centre coordinates
-    grid = (keypoints + 0.5) / cell - 0.5
-    grid = grid / grid.new_tensor([max(wc - 1, 1), max(hc - 1, 1)]) * 2 - 1
-    out = F.grid_sample(descriptors[None], grid[None, None], mode="bilinear", align_corners=True)
-    return l2_normalise(out[0, :, 0].t())
 
 
 class SuperPointNet(nn.Module):
@@ -87,7 +64,20 @@ class SuperPoint(Extractor):
     kind = "teacher"
     descriptor_dim = 256
     input_channels = 1
-    default_conf = {**Extractor.default_conf, "detection_threshold": 0.005, "nms_radius": 4, "remove_borders": 4}
+    score_threshold = 0.005
+    default_conf = {**Extractor.default_conf, "detection_threshold": score_threshold, "nms_radius": 4,
+                    "remove_borders": 4}
+
+    @classmethod
+    def create(cls, weights: str | None = None, **conf) -> "SuperPoint":
+        """SuperPoint with the user's weights file (slamfeat ships none)."""
+        if weights is None:
+            raise BadInput("superpoint needs a weights file (the released superpoint_v1.pth or a compatible one)", option="weights")
+        return cls(weights=weights, **conf)
+
+    @classmethod
+    def untrained(cls, **options) -> nn.Module:
+        return SuperPointNet()
 
     def __init__(self, weights: str | None = None, **conf) -> None:
         super().__init__(**conf)
@@ -98,9 +88,11 @@ class SuperPoint(Extractor):
             self.weights_path = path
         self.eval()
 
-    def dense(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``B×1×H×W`` (multiples of 8) → cell logits ``B×65×H/8×W/8`` and descriptors ``B×256×H/8×W/8``."""
-        return self.net(images)
+    def teacher_outputs(self, images: torch.Tensor) -> TeacherOutputs:
+        """Each pixel's cell logit minus its cell's dustbin logit (so ``sigmoid`` is the pixel's
+        probability against "no keypoint"), and the ``B×256×H/8×W/8`` descriptor map."""
+        cells, descriptors = self.net(images)
+        return TeacherOutputs(F.pixel_shuffle(cells[:, :-1] - cells[:, -1:], 8), descriptors, 8)
 
     def _extract(self, images: torch.Tensor) -> list[Features]:
         h, w = images.shape[-2:]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import BadInput
+from ..io.files import input_file
 
 PACKAGE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
@@ -64,14 +65,9 @@ def find_weights(filename: str | None, explicit: str | os.PathLike | None = None
         BadInput: the explicit file is missing, or ``filename`` is in no searched folder.
     """
     if explicit is not None:
-        p = Path(explicit)
-        if p.is_dir():
-            raise BadInput(f"{p}: is a folder, not a weights file")
-        if not p.is_file():
-            raise BadInput(f"{p}: no such weights file")
-        return p
+        return input_file(explicit, "weights file")
     if filename is None:
-        raise BadInput("this model has no default weights: give --weights FILE")
+        raise BadInput("this model has no default weights: a weights file must be given", option="weights")
     for d in teacher_weights_dirs() + [PACKAGE_WEIGHTS]:
         if (d / filename).is_file():
             return d / filename

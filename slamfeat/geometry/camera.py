@@ -1,6 +1,6 @@
-"""Pinhole cameras, rigid poses and two-view geometry: pure numpy functions.
+"""Pinhole cameras: intrinsics, projection, depth sampling and depth-based keypoint warping.
 
-Conventions:
+Conventions (all of :mod:`slamfeat.geometry`):
 
 - Pixels ``(x, y)``, ``(0, 0)`` = centre of the top-left pixel; the image centre of a ``W×H``
   image is at ``((W - 1) / 2, (H - 1) / 2)``.
@@ -12,10 +12,25 @@ Conventions:
 
 from __future__ import annotations
 
-from typing import Sequence
-
-import cv2
 import numpy as np
+
+from ..errors import BadInput
+from .pose import transform
+
+
+def check_fov(fov_deg: float) -> float:
+    """The one check of a horizontal field of view: a number of degrees in (0, 180).
+
+    Raises:
+        BadInput: naming the value.
+    """
+    try:
+        value = float(fov_deg)
+    except (TypeError, ValueError):
+        raise BadInput(f"field of view {fov_deg!r}: not a number of degrees", option="fov") from None
+    if not 0.0 < value < 180.0:
+        raise BadInput(f"field of view {value:g}°: must be between 0 and 180 degrees (exclusive)", option="fov")
+    return value
 
 
 def intrinsics_from_fov(width: int, height: int, fov_deg: float = 90.0) -> np.ndarray:
@@ -24,8 +39,7 @@ def intrinsics_from_fov(width: int, height: int, fov_deg: float = 90.0) -> np.nd
     ``f = W / (2 tan(fov / 2))`` (AirSim's default 90° gives ``f = W / 2``); the principal
     point is the image centre ``((W - 1) / 2, (H - 1) / 2)`` in slamfeat's pixel convention.
     """
-    if not 0.0 < fov_deg < 180.0:
-        raise ValueError(f"field of view {fov_deg}° is not in (0, 180)")
+    check_fov(fov_deg)
     f = width / (2.0 * np.tan(np.radians(fov_deg) / 2.0))
     return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
 
@@ -45,26 +59,6 @@ def unproject(keypoints: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.nda
     z = np.asarray(depth, dtype=np.float64).reshape(-1)
     xy = (kp - K[:2, 2]) / np.diag(K)[:2]
     return np.concatenate([xy * z[:, None], z[:, None]], axis=1)
-
-
-def transform(T: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a ``4×4`` rigid transform to ``N×3`` points."""
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    return p @ T[:3, :3].T + T[:3, 3]
-
-
-def invert_pose(T: np.ndarray) -> np.ndarray:
-    """Inverse of a ``4×4`` rigid transform."""
-    R, t = T[:3, :3], T[:3, 3]
-    out = np.eye(4)
-    out[:3, :3] = R.T
-    out[:3, 3] = -R.T @ t
-    return out
-
-
-def relative_pose(T_world_cam0: np.ndarray, T_world_cam1: np.ndarray) -> np.ndarray:
-    """``T_0to1`` (``4×4``): maps camera-0 coordinates to camera-1 coordinates."""
-    return invert_pose(T_world_cam1) @ T_world_cam0
 
 
 def sample_depth(depth: np.ndarray, keypoints: np.ndarray, discontinuity: float = 0.05) -> np.ndarray:
@@ -134,113 +128,4 @@ def warp_keypoints_with_depth(kp0: np.ndarray, depth0: np.ndarray, K0: np.ndarra
     return kp1, covisible
 
 
-def angle_error_R(R_est: np.ndarray, R_gt: np.ndarray) -> float:
-    """Angle in degrees of the rotation ``R_est^T R_gt``."""
-    cos = (np.trace(R_est.T @ R_gt) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
-def angle_error_t(t_est: np.ndarray, t_gt: np.ndarray) -> float:
-    """Angle in degrees between two translation directions (the scale of a monocular estimate is
-    unknown); 0 when the true translation is zero."""
-    n = np.linalg.norm(t_est) * np.linalg.norm(t_gt)
-    if np.linalg.norm(t_gt) < 1e-12:
-        return 0.0
-    if n < 1e-12:
-        return 180.0
-    cos = float(np.dot(t_est, t_gt) / n)
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
-
-
-def pose_auc(errors_deg: Sequence[float], thresholds: Sequence[float] = (5, 10, 20)) -> list[float]:
-    """Area under the recall-versus-error curve up to each threshold, normalised to [0, 1].
-
-    The protocol of SuperGlue's evaluation: errors (degrees; inf for a failed estimate) sorted,
-    recall interpolated piecewise-linearly between them.
-    """
-    errors = np.sort(np.asarray(errors_deg, dtype=np.float64).reshape(-1))
-    if len(errors) == 0:
-        return [0.0 for _ in thresholds]
-    recall = (np.arange(len(errors)) + 1) / len(errors)
-    errors = np.concatenate([[0.0], errors])
-    recall = np.concatenate([[0.0], recall])
-    aucs = []
-    for t in thresholds:
-        last = np.searchsorted(errors, t)
-        e = np.concatenate([errors[:last], [t]])
-        r = np.concatenate([recall[:last], [recall[last - 1]]])
-        aucs.append(float(np.trapezoid(r, x=e) / t))
-    return aucs
-
-
-ESTIMATORS = {"usac": cv2.USAC_ACCURATE, "ransac": cv2.RANSAC}
-
-
-def estimate_relative_pose(kp0: np.ndarray, kp1: np.ndarray, K0: np.ndarray, K1: np.ndarray,
-                           threshold_px: float = 1.0, confidence: float = 0.99999, estimator: str = "usac"
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Relative pose from matched pixels ``N×2`` by robust estimation of the essential matrix.
-
-    The points are normalised with their own K, so the inlier threshold is ``threshold_px``
-    divided by the mean focal length (SuperGlue's protocol). ``estimator``: ``usac`` (OpenCV's
-    USAC_ACCURATE, with local optimisation) or ``ransac`` (plain RANSAC as in SuperGlue's
-    evaluation, which keeps the best minimal sample: on short baselines its translation direction
-    can be off by degrees even with exact matches).
-
-    Returns:
-        ``(R, t, inliers)``: ``R`` 3×3 and unit ``t`` (3,) mapping camera 0 to camera 1
-        (``X_1 = R X_0 + s t``), ``inliers`` N bool; None with fewer than 5 matches or no solution.
-    """
-    kp0 = np.asarray(kp0, dtype=np.float64).reshape(-1, 2)
-    kp1 = np.asarray(kp1, dtype=np.float64).reshape(-1, 2)
-    if len(kp0) < 5:
-        return None
-    n0 = (kp0 - K0[:2, 2]) / np.diag(K0)[:2]
-    n1 = (kp1 - K1[:2, 2]) / np.diag(K1)[:2]
-    f_mean = np.mean([K0[0, 0], K0[1, 1], K1[0, 0], K1[1, 1]])
-    E, mask = cv2.findEssentialMat(n0, n1, np.eye(3), threshold=threshold_px / f_mean, prob=confidence,
-                                   method=ESTIMATORS[estimator])
-    if E is None:
-        return None
-    best = None
-    for Ei in np.split(E, len(E) // 3):  # several solutions may come back stacked
-        # no depth limit: far points (small baseline) still vote for the right decomposition
-        n, R, t, m = cv2.recoverPose(Ei, n0, n1, np.eye(3), distanceThresh=1e9, mask=mask.copy())[:4]
-        if best is None or n > best[0]:
-            best = (n, R, t.reshape(3), m.reshape(-1) > 0)
-    return best[1], best[2], best[3]
-
-
-def epipolar_errors(kp0: np.ndarray, kp1: np.ndarray, K0: np.ndarray, K1: np.ndarray,
-                    T_0to1: np.ndarray) -> np.ndarray:
-    """Squared symmetric epipolar distance ``N`` of matched pixels, in normalised coordinates.
-
-    The measure of SuperGlue's evaluation (a match is correct under 5e-4).
-    """
-    n0 = (np.asarray(kp0, dtype=np.float64).reshape(-1, 2) - K0[:2, 2]) / np.diag(K0)[:2]
-    n1 = (np.asarray(kp1, dtype=np.float64).reshape(-1, 2) - K1[:2, 2]) / np.diag(K1)[:2]
-    h0 = np.concatenate([n0, np.ones((len(n0), 1))], 1)
-    h1 = np.concatenate([n1, np.ones((len(n1), 1))], 1)
-    t = T_0to1[:3, 3]
-    t_cross = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])
-    E = t_cross @ T_0to1[:3, :3]
-    Ep0 = h0 @ E.T
-    Etp1 = h1 @ E
-    d = np.sum(h1 * Ep0, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return d ** 2 * (1.0 / (Ep0[:, 0] ** 2 + Ep0[:, 1] ** 2) + 1.0 / (Etp1[:, 0] ** 2 + Etp1[:, 1] ** 2))
-
-
-def pose_error(T_0to1: np.ndarray, R: np.ndarray, t: np.ndarray) -> tuple[float, float]:
-    """(rotation error, translation-direction error) in degrees of an estimate against ``T_0to1``.
-
-    The essential matrix fixes the translation only up to sign, so the direction error is folded
-    into [0, 90] (SuperGlue's protocol).
-    """
-    err_t = angle_error_t(t, T_0to1[:3, 3])
-    return angle_error_R(R, T_0to1[:3, :3]), min(err_t, 180.0 - err_t)
-
-
-__all__ = ["intrinsics_from_fov", "project", "unproject", "transform", "invert_pose", "relative_pose",
-           "sample_depth", "warp_keypoints_with_depth", "angle_error_R", "angle_error_t", "pose_auc",
-           "estimate_relative_pose", "epipolar_errors", "pose_error"]
+__all__ = ["check_fov", "intrinsics_from_fov", "project", "unproject", "sample_depth", "warp_keypoints_with_depth"]

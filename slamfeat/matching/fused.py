@@ -4,15 +4,15 @@ Like flash attention, one program owns a block of rows of ``a`` and streams colu
 ``b`` through them: a float16 product with float32 accumulators, plus the padding biases, then
 a running merge of the block's row maximum (first column on ties) and second value into the
 row's state. Run once ``a → b`` and once ``b → a``, it gives everything the mutual check, the
-ratio test and the distance threshold need (:func:`nearest_neighbour._decide`); the float16
+ratio test and the distance threshold need (:func:`nearest_neighbour.decide`); the float16
 decisions that could differ from float32's are then redone in float32 exactly as the blockwise
-path does (:func:`nearest_neighbour._refine_half`), so the matches are the float32 matches.
+path does (:func:`passes.refine_half`), so the matches are the float32 matches.
 
 Two backends compute the same thing: ``triton`` (the kernel, CUDA tensors, Triton installed)
 and ``reference``, the same block loop written with torch operations, which runs anywhere and
 lets the CPU tests cover the kernel's logic.
 
-Keys of padded keypoints: with the padding folded into two columns by ``_prepare``, the key of
+Keys of padded keypoints: with the padding folded into two columns by ``similarity.prepare``, the key of
 row ``i`` and column ``j`` is ``a_i·b_j + row_bias_i + col_bias_j`` (the biases are 0 for real
 keypoints and the padding value otherwise; padded descriptors are zeros).
 """
@@ -198,7 +198,7 @@ def _warn_once(message: str) -> None:
 
 
 def fused_pass(a: Tensor, b: Tensor, dim: int, backend: str):
-    """Row and column passes of the key matrix of ``_prepare``'s ``a``, ``b`` (``B×N×D`` or ``B×N×(D+2)``
+    """Row and column passes of the key matrix of ``similarity.prepare``'s ``a``, ``b`` (``B×N×D`` or ``B×N×(D+2)``
     with the padding columns), as ``(best, arg, second, col_best, col_arg, col_second)``.
 
     A Triton failure (a compiler that does not support this GPU) is warned about once and

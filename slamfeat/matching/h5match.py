@@ -23,13 +23,14 @@ import h5py
 import numpy as np
 import torch
 
+from ..distributed import current_shard
 from ..errors import BadInput
 from ..features import resolve_device
 from ..features.base import Features
-from ..distributed import current_shard
-from ..h5 import (_read_features_group, check_maker, existing_pairs, list_feature_names, merge_shards, pair_key,
-                  read_pairs, record_maker, start_partial, start_shard, write_matches_group)
-from ..outputs import output_file, output_lock
+from ..io.h5 import (_read_features_group, check_maker, existing_pairs, list_feature_names, merge_shards, pair_key,
+                     record_maker, start_partial, start_shard, write_matches_group)
+from ..io.outputs import output_file, output_lock
+from ..io.pairs import read_pairs
 from ..progress import progress
 from .matcher import MATCHERS, Matcher, MatcherConfig
 

@@ -52,9 +52,9 @@ def released_for(extractor: str) -> Released:
     for prefix, released in RELEASED.items():
         if extractor == prefix or extractor.startswith(prefix + "-"):
             return released
-    raise BadInput(f"--matcher lightglue: no LightGlue weights for features {extractor!r}; LightGlue exists for "
+    raise BadInput(f"matcher lightglue: no LightGlue weights for features {extractor!r}; LightGlue exists for "
                    f"{', '.join(p + '(-*)' for p in RELEASED)} features and for students distilled from them "
-                   f"with the absolute loss; use --matcher nn for these")
+                   f"with the absolute loss; use the nn matcher for these", option="matcher")
 
 
 def weights_for(extractor: str) -> str:
@@ -123,8 +123,9 @@ class LightGlueMatcher(torch.nn.Module):
 
     def _check(self, f: Features) -> None:
         if f.binary or f.descriptors.shape[-1] != self.descriptor_dim:
-            raise BadInput(f"--matcher lightglue: {self.weights_path.name} is LightGlue for {self.descriptor_dim}-dimensional "
-                           f"float descriptors, got {'binary' if f.binary else f.descriptors.shape[-1]}-dimensional ones")
+            raise BadInput(f"matcher lightglue: {self.weights_path.name} is LightGlue for {self.descriptor_dim}-dimensional "
+                           f"float descriptors, got {'binary' if f.binary else f.descriptors.shape[-1]}-dimensional ones",
+                           option="matcher")
 
     def match(self, f0: Features, f1: Features) -> tuple[Tensor, Tensor]:
         """``matches0`` (N0 int64, −1 unmatched) and ``matching_scores0`` (N0 float32), on the CPU."""

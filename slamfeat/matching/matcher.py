@@ -23,7 +23,12 @@ import torch
 from torch import Tensor
 
 from ..errors import BadInput
-from ..features import REGISTRY, Extractor, Features, resolve_device
+from ..features import Extractor, Features, REGISTRY, resolve_device
+from ..features.teacher_space import read_teacher_space
+from ..features.weights import PACKAGE_WEIGHTS
+from ..io.checkpoint import read_checkpoint
+from .batched import match_many
+from .lightglue import load_lightglue, released_for
 
 MATCHERS = ("nn", "lightglue")
 # the LightGlue of features whose extractor is not known (``slamfeat match`` without --features-model)
@@ -88,29 +93,27 @@ class FeatureKind:
 
 def _teacher_kind(label: str, dim: int, space) -> FeatureKind:
     """The :class:`FeatureKind` of a student with a :class:`~slamfeat.features.teacher_space.TeacherSpace`."""
-    from .lightglue import released_for
-
     base = dict(name=label, descriptor_dim=dim, nn_defaults={}, teacher=space.teacher)
     if space.teacher is None:
         return FeatureKind(**base, no_lightglue=f"{label}: a student without a recorded teacher has no LightGlue; "
-                                                 f"use --matcher nn, or a student written by slamfeat distill")
+                                                 f"use the nn matcher, or a student written by slamfeat distill")
     if not space.inherits:
         return FeatureKind(**base, no_lightglue=f"{label}: distilled from {space.teacher} without the absolute loss, "
                                                  f"so its descriptors are not in the teacher's space and its LightGlue "
-                                                 f"does not apply; use --matcher nn")
+                                                 f"does not apply; use the nn matcher")
     try:
         released = released_for(space.teacher)
     except BadInput:
-        return FeatureKind(**base, no_lightglue=f"{label}: its teacher {space.teacher} has no LightGlue; use --matcher nn")
+        return FeatureKind(**base, no_lightglue=f"{label}: its teacher {space.teacher} has no LightGlue; use the nn matcher")
     teacher_dim = space.teacher_dim or (REGISTRY[space.teacher].descriptor_dim if space.teacher in REGISTRY else None)
     if space.projection is None and teacher_dim is not None and teacher_dim != dim:
         return FeatureKind(**base, no_lightglue=f"{label}: {dim}-D descriptors, and the checkpoint holds no projection "
                                                  f"into its teacher {space.teacher}'s {teacher_dim}-D space (a file "
-                                                 f"shipped without it); use --matcher nn or a checkpoint that keeps it")
+                                                 f"shipped without it); use the nn matcher or a checkpoint that keeps it")
     out_dim = space.projection.shape[0] if space.projection is not None else dim
     if out_dim != released.input_dim:
         return FeatureKind(**base, no_lightglue=f"{label}: its teacher's space is {out_dim}-D and {released.weights} "
-                                                 f"is LightGlue for {released.input_dim}-D descriptors; use --matcher nn")
+                                                 f"is LightGlue for {released.input_dim}-D descriptors; use the nn matcher")
     w = space.projection
 
     def to_teacher(d: Tensor) -> Tensor:
@@ -119,26 +122,20 @@ def _teacher_kind(label: str, dim: int, space) -> FeatureKind:
 
 
 def _registry_kind(name: str, info) -> FeatureKind:
-    from .lightglue import released_for
-
     kind = dict(name=name, descriptor_dim=info.descriptor_dim, nn_defaults=dict(info.matcher_defaults))
     try:
         released = released_for(name)
     except BadInput as e:
         return FeatureKind(**kind, no_lightglue=str(e))
     if info.descriptor_dim != released.input_dim:
-        return FeatureKind(**kind, no_lightglue=f"--matcher lightglue: {released.weights} is LightGlue for "
+        return FeatureKind(**kind, no_lightglue=f"matcher lightglue: {released.weights} is LightGlue for "
                                                  f"{released.input_dim}-D descriptors, {name}'s are {info.descriptor_dim}-D; "
-                                                 f"use --matcher nn")
+                                                 f"use the nn matcher")
     return FeatureKind(**kind, lightglue=name)
 
 
 @lru_cache(maxsize=32)
 def _kind_of_name(name: str) -> FeatureKind:
-    from ..features.student import read_checkpoint
-    from ..features.teacher_space import read_teacher_space
-    from ..features.weights import PACKAGE_WEIGHTS
-
     info = REGISTRY.get(name)
     if info is not None and info.kind != "student":
         return _registry_kind(name, info)
@@ -160,7 +157,7 @@ def feature_kind(model: str | Extractor | None) -> FeatureKind:
         if info is not None:
             return _registry_kind(model.name, info)
         return FeatureKind(model.name, int(model.descriptor_dim), {},
-                           no_lightglue=f"{model.name}: no LightGlue for these features; use --matcher nn")
+                           no_lightglue=f"{model.name}: no LightGlue for these features; use the nn matcher")
     name = str(model)
     if name not in REGISTRY and not (name.endswith((".pt", ".pth")) or Path(name).is_file()):
         raise BadInput(f"unknown model {name!r}; known: {', '.join(REGISTRY)} or a student checkpoint PATH.pt")
@@ -192,8 +189,8 @@ class Matcher:
             if features is None and self.kind.name is None:
                 features = DEFAULT_LIGHTGLUE_FEATURES
             if features is None:
-                raise BadInput(self.kind.no_lightglue or f"{self.kind.name}: no LightGlue; use --matcher nn")
-            from .lightglue import load_lightglue
+                raise BadInput(self.kind.no_lightglue or f"{self.kind.name}: no LightGlue; use the nn matcher",
+                               option="matcher")
             self.lightglue = load_lightglue(features, self.config.weights, self.config.filter_threshold, str(self.device))
 
     def _nn_options(self) -> dict[str, Any]:
@@ -214,7 +211,6 @@ class Matcher:
     def match_many(self, pairs: Sequence[tuple[Features, Features]], batch_size: int = 16) -> list[tuple[Tensor, Tensor]]:
         """The matches of many pairs, in their order (batched: padded for nn, equal sizes for LightGlue)."""
         if self.lightglue is None:
-            from .pairs import match_many
             return match_many(pairs, batch_size=batch_size, device=self.device, **self._nn_options())
         mapped = [(self._in_lightglue_space(f0), self._in_lightglue_space(f1)) for f0, f1 in pairs]
         return self.lightglue.match_many(mapped, batch_size=batch_size)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.airsim import read_recording
 from ..errors import BadInput
 from ..features import DEFAULT_MODEL
 from ..io import list_images
@@ -76,7 +77,6 @@ def find_images(images: str | Path) -> ImageSet:
     images = Path(images)
     for root in (images, images.parent):
         if (root / "airsim_rec.txt").is_file():
-            from ..datasets.airsim import read_recording
             recording = read_recording(root)
             if not recording.frames:
                 raise BadInput(f"{root / 'airsim_rec.txt'}: no frames in this recording")
@@ -104,7 +104,7 @@ def check_camera(model: str, params: str) -> None:
 
     models = [m for m in pycolmap.CameraModelId.__members__ if m != "INVALID"]
     if model not in models:
-        raise BadInput(f"--camera-model {model}: unknown; COLMAP's models are {', '.join(models)}")
+        raise BadInput(f"camera model {model!r}: unknown; COLMAP's models are {', '.join(models)}", option="camera_model")
     if not params:
         return
     needed = len(pycolmap.Camera.create_from_model_id(0, pycolmap.CameraModelId.__members__[model], 1.0, 2, 2).params)
@@ -113,8 +113,9 @@ def check_camera(model: str, params: str) -> None:
     except ValueError:
         values = []
     if len(values) != needed:
-        raise BadInput(f"--camera-params {params}: {model} takes {needed} comma-separated numbers")
+        raise BadInput(f"camera parameters {params!r}: {model} takes {needed} comma-separated numbers",
+                       option="camera_params")
     if not all(np.isfinite(values)):
-        raise BadInput(f"camera parameters {params}: expected finite numbers")
+        raise BadInput(f"camera parameters {params!r}: expected finite numbers", option="camera_params")
     if values[0] <= 0:
-        raise BadInput(f"camera parameters {params}: the focal length must be positive")
+        raise BadInput(f"camera parameters {params!r}: the focal length must be positive", option="camera_params")

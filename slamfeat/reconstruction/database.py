@@ -17,8 +17,8 @@ import numpy as np
 import pycolmap
 
 from ..errors import BadInput
-from ..h5 import pair_key
 from ..io import atomic_path
+from ..io.h5 import pair_key
 
 COLMAP_PIXEL_OFFSET = 0.5  # slamfeat pixel centre (0, 0) -> COLMAP corner convention (0.5, 0.5)
 

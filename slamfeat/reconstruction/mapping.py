@@ -14,7 +14,7 @@ import pycolmap
 
 from ..progress import progress
 from .model import camera_poses, largest_model, model_statistics, save_model
-from .pose_error import pose_error
+from .pose_error import aligned_pose_error
 
 MAPPERS = ("incremental", "global")
 
@@ -118,6 +118,6 @@ def summarise(model: pycolmap.Reconstruction | None, out_dir: str | os.PathLike,
         save_model(model, out_dir / "model", out_dir / "points.ply")
         report["outputs"] = {"model": str(out_dir / "model"), "ply": str(out_dir / "points.ply")}
     if truth is not None:
-        report["pose_error"] = pose_error(camera_poses(model), truth) if model is not None else None
+        report["pose_error"] = aligned_pose_error(camera_poses(model), truth) if model is not None else None
     report["export_s"] = time.perf_counter() - t0
     return report

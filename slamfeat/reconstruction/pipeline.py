@@ -30,14 +30,15 @@ from ..errors import BadInput
 from ..extract import extract_to_h5, features_up_to_date
 from ..features import REGISTRY, load_extractor, resolve_device
 from ..features.base import Extractor, check_conf
-from ..h5 import list_feature_names, read_pairs
 from ..io import write_json_atomic, write_text_atomic
+from ..io.h5 import list_feature_names
+from ..io.outputs import check_distinct, output_folder, output_lock
+from ..io.pairs import format_pairs, pairs_from_mode, read_pairs
 from ..matching import Matcher, MatcherConfig, match_h5
-from ..outputs import check_distinct, output_folder, output_lock
-from ..pairs import format_pairs, pairs_from_mode
 from .config import ReconstructionConfig, camera_setup, find_images
 from .database import database_is_complete, database_statistics, write_database
 from .mapping import MAPPERS, run_mapper, summarise
+from .sift import sift_reconstruct
 
 FEATURES, MATCHES, DATABASE, CONFIG, PAIRS = "features.h5", "matches.h5", "database.db", "config.json", "pairs.txt"
 MODEL, PLY, SIFT = "model", "points.ply", "sift"
@@ -158,7 +159,6 @@ def _run(images, pairs, pairs_file, camera, out: Path, stage: Path, config: Reco
               "verified_pairs": statistics["verified_pairs"], "inlier_matches": statistics["inlier_matches"],
               "camera": asdict(camera), "matcher": matching["options"], "reused": reused, "time_s": times}
     if config.compare_sift:
-        from .sift import sift_reconstruct
         old = out / SIFT / DATABASE
         if reuse and same_database and old.is_file() and not (stage / SIFT / DATABASE).exists():
             (stage / SIFT).mkdir(exist_ok=True)
@@ -182,10 +182,11 @@ def _features_model(config: ReconstructionConfig, extractor: Extractor | None):
 def check_config(config: ReconstructionConfig) -> None:
     """Raise :class:`BadInput` for settings that cannot run (checked before anything is written)."""
     if config.mapper not in MAPPERS:
-        raise BadInput(f"--mapper {config.mapper}: expected one of {', '.join(MAPPERS)}")
+        raise BadInput(f"mapper {config.mapper!r}: expected one of {', '.join(MAPPERS)}", option="mapper")
     check_conf(config.extractor_conf)
     if not (isinstance(config.init_max_error, (int, float)) and config.init_max_error > 0):
-        raise BadInput(f"init_max_error {config.init_max_error}: expected a positive number of pixels")
+        raise BadInput(f"init_max_error {config.init_max_error}: expected a positive number of pixels",
+                       option="init_max_error")
 
 
 def check_output(out: Path, image_dir: Path) -> None:
@@ -272,7 +273,7 @@ def image_pairs(names: list[str], pairs: str) -> tuple[list[tuple[str, str]], Pa
         return pairs_from_mode(names, pairs), None
     path = Path(pairs)
     if not path.is_file():
-        raise BadInput(f"--pairs {pairs}: expected exhaustive, sequential:K or an existing pairs file")
+        raise BadInput(f"pairs {pairs!r}: expected exhaustive, sequential:K or an existing pairs file", option="pairs")
     listed = read_pairs(path)
     known = set(names)
     for a, b in listed:

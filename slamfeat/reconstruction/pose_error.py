@@ -11,30 +11,8 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import BadInput
-from ..geometry.alignment import umeyama_sim3
-
-
-def rotation_angle_deg(R: np.ndarray) -> np.ndarray:
-    """Angle in degrees of rotation matrices ``...×3×3`` (accurate near 0° too)."""
-    cos = (np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0
-    axis = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
-    return np.degrees(np.arctan2(np.linalg.norm(axis, axis=-1) / 2.0, cos))
-
-
-def rotation_alignment(R_estimate: np.ndarray, R_truth: np.ndarray) -> np.ndarray:
-    """The rotation ``R`` minimising ``Σ‖R_truth_i − R·R_estimate_i‖²`` (chordal L2 mean of
-    ``R_truth_i·R_estimate_iᵀ``) for ``N×3×3`` camera-to-world rotations; ``3×3``."""
-    U, _, Vt = np.linalg.svd((R_truth @ np.swapaxes(R_estimate, 1, 2)).sum(0))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    return U @ D @ Vt
-
-
-def scale_translation(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """``s, t`` minimising ``Σ‖y_i − (s·x_i + t)‖²`` for ``N×3`` points."""
-    xc, yc = x - x.mean(0), y - y.mean(0)
-    norm = float((xc ** 2).sum())
-    s = float((xc * yc).sum()) / norm if norm > 0 else 0.0
-    return s, y.mean(0) - s * x.mean(0)
+from ..geometry.alignment import rotation_alignment, scale_translation, umeyama_sim3
+from ..geometry.pose import rotation_angle_deg
 
 
 def trajectory_extent(centres: np.ndarray) -> float:
@@ -42,7 +20,7 @@ def trajectory_extent(centres: np.ndarray) -> float:
     return float(np.linalg.norm(centres.max(0) - centres.min(0))) if len(centres) else 0.0
 
 
-def pose_error(estimate: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarray]) -> dict | None:
+def aligned_pose_error(estimate: Mapping[str, np.ndarray], truth: Mapping[str, np.ndarray]) -> dict | None:
     """Median position and rotation errors of estimated camera poses after a Sim(3) alignment.
 
     Positions: the similarity ``s, R, t`` that maps the estimated camera centres onto the true

@@ -24,13 +24,14 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..datasets.airsim import CAM_FROM_BODY, HEADER, write_pfm
-from ..datasets.pairs import PosePair, write_pairs
 from ..errors import BadInput
-from ..geometry.camera import intrinsics_from_fov, relative_pose
+from ..geometry.camera import check_fov, intrinsics_from_fov
+from ..geometry.pose import relative_pose
 from ..io import atomic_path, write_text_atomic
-from ..outputs import check_distinct, output_file, output_folder, output_lock
+from ..io.outputs import check_distinct, output_file, output_folder, output_lock
+from ..io.pairs import PosePair, write_pose_pairs
+from ..io.tum import write_tum
 from ..progress import progress
-from ..trajectory import write_tum
 from .scene import Lighting, Scene, _unit, build_town, camera_rays, render
 
 PRESETS = {
@@ -61,7 +62,7 @@ def flight_path(rng: np.random.Generator, frames: int, speed: float, turn: float
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(xy, axis=0), axis=1))])
     s = np.arange(frames + 1) * speed
     if s[-1] > arc[-1]:
-        raise BadInput(f"--frames {frames}: too many frames for one flight (at most {int(arc[-1] / speed)})")
+        raise BadInput(f"{frames} frames: too many for one flight (at most {int(arc[-1] / speed)})", option="frames")
     x, y = np.interp(s, arc, xy[:, 0]), np.interp(s, arc, xy[:, 1])
     yaw = np.unwrap(np.arctan2(np.gradient(y), np.gradient(x)))
     q1, q2, q3 = rng.uniform(0, 2 * np.pi, 3)
@@ -105,7 +106,7 @@ def airsim_settings(size: tuple[int, int], fov_deg: float) -> dict:
 def preset_conf(preset: str = "default", **overrides) -> dict:
     """A preset's settings with the given ones (not None) replaced."""
     if preset not in PRESETS:
-        raise BadInput(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
+        raise BadInput(f"preset {preset!r}: expected one of {', '.join(PRESETS)}", option="preset")
     conf = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     if not conf["speed"] > 0 or not 0 <= conf["low_texture"] <= 1:
         raise BadInput(f"speed {conf['speed']} must be positive and low-texture fraction {conf['low_texture']} in [0, 1]")
@@ -141,10 +142,11 @@ def render_sequence(out_dir: str | os.PathLike, frames: int = 200, seed: int = 0
     """
     conf = preset_conf(preset, speed=speed, low_texture=low_texture, light_change=light_change)
     if frames < 1:
-        raise BadInput(f"--frames {frames}: at least 1")
+        raise BadInput(f"{frames} frames: at least 1", option="frames")
     w, h = size
     if min(w, h) < 16 or max(w, h) > MAX_SYNTH_SIDE:
-        raise BadInput(f"size {w}x{h}: expected 16 to {MAX_SYNTH_SIDE} px a side")
+        raise BadInput(f"image size {w}x{h}: expected 16 to {MAX_SYNTH_SIDE} px a side", option="size")
+    check_fov(fov_deg)
     out = output_folder(out_dir, "recording folder")
     if pairs_out is not None:
         output_file(pairs_out, "pairs file")
@@ -188,7 +190,7 @@ def _render(out: Path, frames, seed, size, fov_deg, preset, conf, pairs_out, pai
             old.unlink()
     if pairs_out is not None:
         names = [ln.split("\t")[-1].split(";")[0] for ln in lines[1:]]
-        write_pairs(pairs_out, sequence_pairs(names, cams, K, pair_gaps, pair_stride))
+        write_pose_pairs(pairs_out, sequence_pairs(names, cams, K, pair_gaps, pair_stride))
     return out
 
 

@@ -222,9 +222,9 @@ def make_hpatches(out: str | os.PathLike, config: SynthHPatchesConfig = SynthHPa
         ``{"out", "sequences", "i", "v", "image_size": [w, h], "config": {...}}``.
     """
     if config.sequences is not None and config.sequences < 1:
-        raise BadInput(f"--sequences {config.sequences}: must be at least 1")
+        raise BadInput(f"{config.sequences} sequences: must be at least 1", option="sequences")
     if not 64 <= config.max_size <= MAX_SYNTH_SIDE:
-        raise BadInput(f"--max-size {config.max_size}: expected 64 to {MAX_SYNTH_SIDE} px")
+        raise BadInput(f"max_size {config.max_size}: expected 64 to {MAX_SYNTH_SIDE} px", option="max_size")
     out = output_dir(out)
     plan = sequence_plan(config)
     items = progress(plan, "synth hpatches") if progress else plan

@@ -8,11 +8,11 @@ Four lines run it::
     report, outputs = run_vo(source, load_extractor("slamfeat-lite"), camera, "out/vo")
 """
 
-from .frontend import FrameResult, VisualOdometry, VOConfig
+from .frontend import FrameResult, FrameStatus, TrackerState, VOConfig, VisualOdometry
 from .metrics import absolute_trajectory_error, relative_pose_error, trajectory_errors, umeyama_sim3
 from .run import VOOutputs, run_vo
 from .sources import Camera, FrameSource, choose_camera, open_source
 
-__all__ = ["VOConfig", "VisualOdometry", "FrameResult", "run_vo", "VOOutputs", "open_source", "choose_camera",
-           "Camera", "FrameSource", "absolute_trajectory_error", "relative_pose_error", "trajectory_errors",
-           "umeyama_sim3"]
+__all__ = ["VOConfig", "VisualOdometry", "FrameResult", "FrameStatus", "TrackerState", "run_vo", "VOOutputs",
+           "open_source", "choose_camera", "Camera", "FrameSource", "absolute_trajectory_error", "relative_pose_error",
+           "trajectory_errors", "umeyama_sim3"]

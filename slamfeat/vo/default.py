@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..synth.airsim import render_sequence
+
 SEQUENCES = {
     # name: (preset, frames, seed, (w, h), fov)
     "default": ("default", 200, 0, (640, 480), 90.0),
@@ -30,8 +32,6 @@ def sequence_path(name: str = "default") -> Path:
 
 def default_sequence(name: str = "default") -> Path:
     """The folder of the named embedded sequence, rendering it first when it is not cached."""
-    from ..synth.airsim import render_sequence
-
     target = sequence_path(name)
     if (target / "airsim_rec.txt").is_file():
         return target

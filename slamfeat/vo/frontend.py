@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
 import cv2
 import numpy as np
 import torch
 
 from ..features import Extractor, Features
+from ..geometry.pose import invert_pose, pose_matrix, solve_pnp
+from ..geometry.two_view import initialise_two_view, triangulate
+from ..matching import matches_to_indices
 from ..matching.matcher import Matcher, MatcherConfig
 from .bundle import bundle_adjust
-from .initialise import initialise_two_view, solve_pnp, triangulate
-from .map import Frame, Keyframe, PointMap, invert, pose_matrix
+from .map import Frame, Keyframe, PointMap
 
 
 @dataclass
@@ -52,12 +55,36 @@ class VOConfig:
     matcher_device: str | None = None
 
 
+class _Named(str, Enum):
+    """An enum whose members are their names' strings (``StrEnum`` came with Python 3.11)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class TrackerState(_Named):
+    """The front end's state (see the module docstring)."""
+
+    INITIALISING = "initialising"
+    TRACKING = "tracking"
+    LOST = "lost"
+
+
+class FrameStatus(_Named):
+    """What became of a frame; compares equal to its value (``"lost"`` …) as reports write it."""
+
+    TRACKED = "tracked"
+    KEYFRAME = "keyframe"
+    INITIALISING = "initialising"
+    LOST = "lost"
+
+
 @dataclass
 class FrameResult:
     """What became of one frame.
 
     Attributes:
-        status: ``tracked`` | ``keyframe`` | ``initialising`` | ``lost``.
+        status: tracked, keyframe, initialising or lost.
         T_world_cam: ``4×4`` camera-to-world pose, None when not tracked.
         reference: the keyframe the frame was matched against (for drawing), or None.
         matches: ``M×2`` (reference keypoint, frame keypoint) pairs that supported the pose.
@@ -65,18 +92,22 @@ class FrameResult:
 
     index: int
     timestamp: float
-    status: str
+    status: FrameStatus
     T_world_cam: np.ndarray | None = None
     reference: Keyframe | None = None
     matches: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     frame: Frame | None = None
+
+    @classmethod
+    def lost(cls, frame: Frame) -> "FrameResult":
+        """The result of a frame that could not be tracked."""
+        return cls(frame.index, frame.timestamp, FrameStatus.LOST, frame=frame)
 
 
 def _match(f0: Features, f1: Features, matcher: Matcher) -> np.ndarray:
     """``M×2`` index pairs of matched keypoints between two feature sets."""
     if len(f0) < 8 or len(f1) < 8:
         return np.zeros((0, 2), np.int64)
-    from ..matching import matches_to_indices
 
     m0, _ = matcher.match(f0, f1)
     return matches_to_indices(m0).cpu().numpy().astype(np.int64).reshape(-1, 2)
@@ -99,7 +130,7 @@ class VisualOdometry:
         # by default the matcher runs where the extractor does
         self.matcher = Matcher(self.cfg.matcher, extractor, self.cfg.matcher_device or extractor.device)
         self.map = PointMap()
-        self.state = "initialising"
+        self.state = TrackerState.INITIALISING
         self.segment = -1
         self.init_reference: Frame | None = None
         self.pending: list[Frame] = []  # frames waiting for the initialisation
@@ -124,7 +155,7 @@ class VisualOdometry:
         t1 = time.perf_counter()
         self.timings["extract"] += t1 - t0
         try:
-            out = [self._track(frame)] if self.state == "tracking" else self._recover(frame)
+            out = [self._track(frame)] if self.state is TrackerState.TRACKING else self._recover(frame)
         except (cv2.error, np.linalg.LinAlgError) as e:  # degenerate geometry: this frame is lost
             self.failures.append(f"frame {index}: {type(e).__name__}: {str(e).strip().splitlines()[-1][:200]}")
             out = self._give_up(frame)
@@ -134,21 +165,21 @@ class VisualOdometry:
 
     def finish(self) -> list[FrameResult]:
         """Results of the frames still waiting for an initialisation (they count as lost)."""
-        out = [FrameResult(f.index, f.timestamp, "lost", frame=f) for f in self.pending]
+        out = [FrameResult.lost(f) for f in self.pending]
         self.lost_frames += len(self.pending)
         self.pending = []
         return out
 
     def _give_up(self, frame: Frame) -> list[FrameResult]:
         """Count ``frame`` (and frames waiting for an initialisation) lost and start looking again."""
-        out = [FrameResult(f.index, f.timestamp, "lost", frame=f) for f in self.pending if f.index != frame.index]
-        out.append(FrameResult(frame.index, frame.timestamp, "lost", frame=frame))
+        out = [FrameResult.lost(f) for f in self.pending if f.index != frame.index]
+        out.append(FrameResult.lost(frame))
         self.lost_frames += len(out)
         self.pending, self.init_reference = [], None
         if self.map.keyframes:
-            self.state, self.lost_run, self.velocity = "lost", max(self.lost_run, 1), np.eye(4)
+            self.state, self.lost_run, self.velocity = TrackerState.LOST, max(self.lost_run, 1), np.eye(4)
         else:
-            self.state = "initialising"
+            self.state = TrackerState.INITIALISING
         return out
 
     def _undistort(self, kp: np.ndarray) -> np.ndarray:
@@ -201,18 +232,18 @@ class VisualOdometry:
         if found is None:
             found = self._localise(frame, None, 3 * self.cfg.pnp_iterations, pairs)
         if found is None:
-            self.state = "lost"
+            self.state = TrackerState.LOST
             self.lost_run = 1
             self.lost_frames += 1
             self.velocity = np.eye(4)
-            return FrameResult(frame.index, frame.timestamp, "lost", frame=frame)
+            return FrameResult.lost(frame)
         T, inlier_pairs, all_pairs = found
         return self._accept(frame, T, inlier_pairs, all_pairs)
 
     def _accept(self, frame: Frame, T: np.ndarray, inlier_pairs: np.ndarray, all_pairs: np.ndarray) -> FrameResult:
         kf = self.map.keyframes[-1]
         self._set_pose(T, frame.index)
-        status = "tracked"
+        status = FrameStatus.TRACKED
         gap = frame.index - kf.index
         if kf.first_tracked is None:
             kf.first_tracked = len(inlier_pairs)
@@ -220,12 +251,12 @@ class VisualOdometry:
                 or len(inlier_pairs) < self.cfg.keyframe_min_points or gap >= self.cfg.keyframe_max_gap):
             new = self._add_keyframe(frame, T, inlier_pairs, _match(kf.frame.features, frame.features, self.matcher))
             T = new.T_cam_world
-            status = "keyframe"
-        return FrameResult(frame.index, frame.timestamp, status, invert(T), kf, inlier_pairs, frame)
+            status = FrameStatus.KEYFRAME
+        return FrameResult(frame.index, frame.timestamp, status, invert_pose(T), kf, inlier_pairs, frame)
 
     def _set_pose(self, T: np.ndarray, index: int) -> None:
         if self.last_T is not None and self._last_index == index - 1:
-            self.velocity = T @ invert(self.last_T)
+            self.velocity = T @ invert_pose(self.last_T)
             self.speeds = (self.speeds + [float(np.linalg.norm(self.velocity[:3, 3]))])[-20:]
         else:
             self.velocity = np.eye(4)
@@ -306,18 +337,18 @@ class VisualOdometry:
         if self.cfg.relocalise and self.map.keyframes and self.last_T is not None:
             found = self._localise(frame, None, 3 * self.cfg.pnp_iterations)
             if found is not None:  # relocalised against the last keyframe
-                out = [FrameResult(f.index, f.timestamp, "lost", frame=f) for f in self.pending]
+                out = [FrameResult.lost(f) for f in self.pending]
                 self.lost_frames += len(self.pending)
                 self.pending, self.init_reference = [], None
-                self.state, self.lost_run = "tracking", 0
+                self.state, self.lost_run = TrackerState.TRACKING, 0
                 T, inlier_pairs, all_pairs = found
                 return out + [self._accept(frame, T, inlier_pairs, all_pairs)]
-        if self.state == "lost":
+        if self.state is TrackerState.LOST:
             self.lost_run += 1
             if self.lost_run <= self.cfg.reinitialise_after:
                 self.lost_frames += 1
-                return [FrameResult(frame.index, frame.timestamp, "lost", frame=frame)]
-            self.state = "initialising"
+                return [FrameResult.lost(frame)]
+            self.state = TrackerState.INITIALISING
         return self._initialise(frame)
 
     def _initialise(self, frame: Frame) -> list[FrameResult]:
@@ -343,7 +374,7 @@ class VisualOdometry:
         return []
 
     def _restart_initialisation(self, frame: Frame) -> list[FrameResult]:
-        out = [FrameResult(f.index, f.timestamp, "lost", frame=f) for f in self.pending]
+        out = [FrameResult.lost(f) for f in self.pending]
         self.lost_frames += len(out)
         self.init_reference, self.pending = frame, [frame]
         return out
@@ -366,8 +397,8 @@ class VisualOdometry:
         kf1.point_ids[pairs[:, 1]] = ids
         self.map.keyframes += [kf0, kf1]
         self._bundle_adjust()
-        self.state, self.lost_run, self.velocity = "tracking", 0, np.eye(4)
-        out = [FrameResult(ref.index, ref.timestamp, "keyframe", invert(kf0.T_cam_world), None, frame=ref)]
+        self.state, self.lost_run, self.velocity = TrackerState.TRACKING, 0, np.eye(4)
+        out = [FrameResult(ref.index, ref.timestamp, FrameStatus.KEYFRAME, invert_pose(kf0.T_cam_world), None, frame=ref)]
         # frames between the two views are localised against the new map
         waiting = [f for f in self.pending if f.index not in (ref.index, frame.index)]
         self.pending, self.init_reference = [], None
@@ -376,10 +407,10 @@ class VisualOdometry:
                               self.cfg.pnp_iterations, self.cfg.min_tracked_points)
             if found is None:
                 self.lost_frames += 1
-                out.append(FrameResult(f.index, f.timestamp, "lost", frame=f))
+                out.append(FrameResult.lost(f))
             else:
-                out.append(FrameResult(f.index, f.timestamp, "tracked", invert(found[0]), kf0, frame=f))
-        out.append(FrameResult(frame.index, frame.timestamp, "keyframe", invert(kf1.T_cam_world), kf0, pairs, frame))
+                out.append(FrameResult(f.index, f.timestamp, FrameStatus.TRACKED, invert_pose(found[0]), kf0, frame=f))
+        out.append(FrameResult(frame.index, frame.timestamp, FrameStatus.KEYFRAME, invert_pose(kf1.T_cam_world), kf0, pairs, frame))
         self.last_T, self._last_index = kf1.T_cam_world, frame.index
         return out
 

@@ -106,19 +106,3 @@ class PointMap:
             seen[ids] = True
         keep = seen & self.alive
         return self.xyz[keep], self.colors[keep]
-
-
-def invert(T: np.ndarray) -> np.ndarray:
-    """Inverse of a ``4×4`` rigid transform."""
-    out = np.eye(4)
-    R, t = T[:3, :3], T[:3, 3]
-    out[:3, :3] = R.T
-    out[:3, 3] = -R.T @ t
-    return out
-
-
-def pose_matrix(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = np.ravel(t)
-    return T

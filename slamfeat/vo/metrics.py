@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import BadInput
 from ..geometry.alignment import apply_sim3, umeyama_sim3
+from ..geometry.pose import rotation_angle_deg
 
 
 def path_length(poses: np.ndarray) -> float:
@@ -67,8 +68,7 @@ def relative_pose_error(estimate: np.ndarray, reference: np.ndarray, delta: int 
     rel_ref = np.linalg.inv(reference[i]) @ reference[i + delta]
     E = np.linalg.inv(rel_ref) @ rel_est
     trans = np.linalg.norm(E[:, :3, 3], axis=1)
-    cos = np.clip((np.trace(E[:, :3, :3], axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
-    rot = np.degrees(np.arccos(cos))
+    rot = rotation_angle_deg(E[:, :3, :3])
     return float(np.sqrt(np.mean(trans ** 2))), float(np.sqrt(np.mean(rot ** 2)))
 
 

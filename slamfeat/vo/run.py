@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInput
 from ..features import Extractor
 from ..io import write_json_atomic, write_text_atomic
-from ..outputs import output_folder, output_lock
+from ..io.outputs import output_folder, output_lock
+from ..io.tum import write_tum
 from ..progress import progress
-from ..trajectory import write_tum
-from .frontend import FrameResult, VisualOdometry, VOConfig
-from .metrics import path_length, trajectory_errors
+from .frontend import FrameResult, VOConfig, VisualOdometry
+from .metrics import associate, path_length, trajectory_errors
 from .outputs import MatchVideo, draw_result, plot_trajectory, write_ply
 from .sources import Camera, FrameSource
 
@@ -39,10 +40,14 @@ def run_vo(source: FrameSource, extractor: Extractor, camera: Camera, out_dir: s
            show: bool = False, model_name: str | None = None) -> tuple[dict, VOOutputs]:
     """Track every frame of ``source`` and write the outputs into ``out_dir``.
 
+    Raises:
+        BadInput: ``max_frames`` below 1.
     Returns:
         ``(report, outputs)``: the report has the contract keys (``ate_*``/``rpe_*`` only when the
         source has ground truth) and a few more (lost frames, timings, intrinsics used).
     """
+    if max_frames is not None and max_frames < 1:
+        raise BadInput(f"max_frames {max_frames}: at least 1", option="max_frames")
     out_dir = output_folder(out_dir, "VO output folder")
     with output_lock(out_dir):
         return _run_vo(source, extractor, camera, out_dir, config, max_frames, draw, show, model_name)
@@ -130,8 +135,6 @@ def _write_outputs(out_dir: Path, source: FrameSource, report: dict, times, pose
     if len(poses):
         title = f"{Path(source.name).name} — {report['model']}: {report['tracked_frames']}/{report['frames']} frames tracked"
         if aligned is not None:
-            from .metrics import associate
-
             gt_times, gt_poses = source.ground_truth
             ie, ir = associate(times, gt_times)
             ref = gt_poses[ir][:, :3, 3]

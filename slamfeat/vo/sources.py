@@ -17,10 +17,11 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from ..datasets.airsim import read_recording
 from ..errors import BadInput
 from ..geometry.camera import intrinsics_from_fov
 from ..io import IMAGE_SUFFIXES, list_images, read_image
-from ..trajectory import tum_to_pose
+from ..io.tum import tum_to_pose
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 GUESS_FOCAL_FACTOR = 1.2  # focal length ≈ 1.2 × the longest side, COLMAP's default prior
@@ -87,10 +88,10 @@ def open_source(source: str | os.PathLike, fps: float = 30.0) -> FrameSource:
     Args:
         fps: frame rate used for the timestamps of image folders (videos use their own).
     Raises:
-        BadInput: missing path, a video that does not open, a folder without images.
+        BadInput: missing path, a video that does not open, a folder without images, a frame rate ≤ 0.
     """
     if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
-        raise BadInput(f"fps {fps}: expected a positive frame rate")
+        raise BadInput(f"frame rate {fps}: must be a positive number", option="fps")
     path = Path(source)
     if not path.exists():
         raise BadInput(f"{path}: no such file or folder")
@@ -183,8 +184,6 @@ def _is_airsim(path: Path) -> bool:
 
 
 def _airsim(path: Path) -> FrameSource:
-    from ..datasets.airsim import read_recording
-
     rec = read_recording(path)
     if not rec.frames:
         raise BadInput(f"{path}: AirSim recording without frames")
@@ -251,9 +250,10 @@ def parse_calib(text: str) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
     except ValueError:
-        raise BadInput(f"--calib {text}: expected numbers fx,fy,cx,cy[,k1,k2,p1,p2]") from None
+        raise BadInput(f"calibration {text!r}: expected numbers fx,fy,cx,cy[,k1,k2,p1,p2]", option="calib") from None
     if len(values) not in (4, 8, 9):
-        raise BadInput(f"--calib {text}: expected 4 values fx,fy,cx,cy or 8/9 with distortion, got {len(values)}")
+        raise BadInput(f"calibration {text!r}: expected 4 values fx,fy,cx,cy or 8/9 with distortion, "
+                       f"got {len(values)}", option="calib")
     fx, fy, cx, cy = values[:4]
     K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], np.float64)
     dist = np.array(values[4:], np.float64) if len(values) > 4 and any(values[4:]) else None
@@ -261,33 +261,32 @@ def parse_calib(text: str) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def choose_camera(source: FrameSource, calib: str | None = None, fov: float | None = None) -> Camera:
-    """Intrinsics from ``--calib``, else ``--fov``, else the source, else a stated guess; checked against the image."""
+    """Intrinsics from ``calib``, else ``fov``, else the source, else a stated guess; checked against the image."""
     w, h = source.image_size
     if calib and fov is not None:
         raise BadInput(f"calibration {calib} and field of view {fov}: give one of the two, not both")
     if calib:
         K, dist = parse_calib(calib)
-        camera, what = Camera(K, dist, "calib"), f"--calib {calib}"
+        camera, what, option = Camera(K, dist, "calib"), f"calibration {calib!r}", "calib"
     elif fov is not None:
-        if not 1.0 < fov < 179.0:
-            raise BadInput(f"--fov {fov}: the horizontal field of view must be between 1 and 179 degrees")
-        camera, what = Camera(intrinsics_from_fov(w, h, fov), None, "fov"), f"--fov {fov}"
+        camera, what, option = Camera(intrinsics_from_fov(w, h, fov), None, "fov"), f"field of view {fov:g}°", "fov"
     elif source.camera is not None:
-        camera, what = source.camera, f"{source.name}: intrinsics"
+        camera, what, option = source.camera, f"{source.name}: intrinsics", None
     else:
         f = GUESS_FOCAL_FACTOR * max(w, h)
-        camera, what = Camera(np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]]), None, "guess"), "guess"
-    check_intrinsics(camera.K, (w, h), what)
+        K = np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]])
+        camera, what, option = Camera(K, None, "guess"), "guess", None
+    check_intrinsics(camera.K, (w, h), what, option)
     return camera
 
 
-def check_intrinsics(K: np.ndarray, image_size: tuple[int, int], what: str) -> None:
+def check_intrinsics(K: np.ndarray, image_size: tuple[int, int], what: str, option: str | None = None) -> None:
     """BadInput when focal lengths are not positive or the principal point lies outside the image."""
     w, h = image_size
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     if not (np.isfinite(K).all() and fx > 0 and fy > 0):
-        raise BadInput(f"{what}: focal lengths must be positive numbers (fx={fx:g}, fy={fy:g})")
+        raise BadInput(f"{what}: focal lengths must be positive numbers (fx={fx:g}, fy={fy:g})", option=option)
     if not (-0.5 <= cx <= w - 0.5 and -0.5 <= cy <= h - 0.5):
-        raise BadInput(f"{what}: principal point ({cx:g}, {cy:g}) lies outside the {w}×{h} image")
+        raise BadInput(f"{what}: principal point ({cx:g}, {cy:g}) lies outside the {w}×{h} image", option=option)
     if not (0.05 * max(w, h) <= fx <= 50 * max(w, h) and 0.05 * max(w, h) <= fy <= 50 * max(w, h)) or not (0.2 < fx / fy < 5):
-        raise BadInput(f"{what}: focal lengths fx={fx:g}, fy={fy:g} do not fit a {w}×{h} image")
+        raise BadInput(f"{what}: focal lengths fx={fx:g}, fy={fy:g} do not fit a {w}×{h} image", option=option)

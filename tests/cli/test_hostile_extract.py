@@ -183,7 +183,7 @@ def test_a_huge_declared_image_is_refused_before_decoding(capsys, tmp_path):
 
 
 def test_a_second_run_on_one_output_says_it_is_in_use(capsys, images, tmp_path):
-    from slamfeat.outputs import output_lock
+    from slamfeat.io.outputs import output_lock
 
     out = tmp_path / "f.h5"
     with output_lock(out):  # a run in progress holds the output
@@ -239,8 +239,7 @@ def test_misleading_words_are_mended(capsys, images, tmp_path):
 
 
 def test_the_quoting_rule_round_trips_awkward_names(tmp_path):
-    from slamfeat.h5 import read_pairs
-    from slamfeat.pairs import format_pairs
+    from slamfeat.io.pairs import format_pairs, read_pairs
 
     pairs = [("IMG 001.jpg", "b.jpg"), ("#first.png", 'say "cheese".png'), ("back\\slash x.png", "tab\there.png"),
              ("naïve.png", "ok.png")]

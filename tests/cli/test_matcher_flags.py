@@ -6,11 +6,11 @@ import pytest
 
 from fixtures.airsim import run_cli_here
 from fixtures.core import assert_one_line_error
-from slamfeat.datasets.pairs import read_pairs, write_pairs
+from slamfeat.io.pairs import read_pose_pairs, write_pose_pairs
 
 
 def test_eval_pairs_student_with_its_teachers_lightglue(airsim_sequence, tmp_path, capsys):
-    write_pairs(tmp_path / "few.txt", read_pairs(airsim_sequence / "pairs.txt")[::4])
+    write_pose_pairs(tmp_path / "few.txt", read_pose_pairs(airsim_sequence / "pairs.txt")[::4])
     results = {}
     for matcher in ("nn", "lightglue"):
         report = tmp_path / f"{matcher}.json"
@@ -32,7 +32,7 @@ def test_evaluations_refuse_a_matcher_that_does_not_fit(command, airsim_sequence
     where = {"hpatches": ["--sequences", "1"], "airsim": ["--root", airsim_sequence],
              "pairs": ["--pairs", airsim_sequence / "pairs.txt", "--images", airsim_sequence / "images"]}[command]
     proc = run_cli_here(capsys, "eval", command, *where, "--model", "orb", "--matcher", "lightglue", "--device", "cpu")
-    assert_one_line_error(proc, "orb", "disk", "--matcher nn")
+    assert_one_line_error(proc, "orb", "disk", "--matcher", "nn matcher")
     proc = run_cli_here(capsys, "eval", command, *where, "--model", "sift", "--ratio", "1.5", "--device", "cpu")
     assert_one_line_error(proc, "ratio 1.5", "(0, 1]")
 
@@ -40,7 +40,7 @@ def test_evaluations_refuse_a_matcher_that_does_not_fit(command, airsim_sequence
 def test_vo_and_reconstruct_refuse_lightglue_without_projection(airsim_sequence, tmp_path, capsys):
     proc = run_cli_here(capsys, "vo", airsim_sequence, "--out", tmp_path / "vo", "--model", "slamfeat-lite",
                         "--matcher", "lightglue", "--max-frames", "2", "--device", "cpu")
-    assert_one_line_error(proc, "slamfeat-lite", "64-D", "projection", "--matcher nn")
+    assert_one_line_error(proc, "slamfeat-lite", "64-D", "projection", "--matcher", "nn matcher")
     proc = run_cli_here(capsys, "reconstruct", airsim_sequence, "--out", tmp_path / "rec", "--model", "aliked-t16",
                         "--matcher", "lightglue", "--device", "cpu")
     assert_one_line_error(proc, "128-D", "64-D")
@@ -53,7 +53,7 @@ def test_vo_and_reconstruct_refuse_lightglue_without_projection(airsim_sequence,
 def test_match_command_names_the_matcher_and_refuses_bad_options(tmp_path, capsys):
     from fixtures.core import small_image
     from slamfeat import load_extractor
-    from slamfeat.h5 import read_matches, write_features
+    from slamfeat.io.h5 import read_matches, write_features
 
     sift = load_extractor("sift", max_keypoints=300)
     img = small_image("astronaut", (192, 144))
@@ -69,7 +69,7 @@ def test_match_command_names_the_matcher_and_refuses_bad_options(tmp_path, capsy
     strict = (read_matches(tmp_path / "m.h5", "a.png", "b.png")[0] >= 0).sum()
     assert (read_matches(tmp_path / "m1.h5", "a.png", "b.png")[0] >= 0).sum() > strict > 50
     assert_one_line_error(run_cli_here(capsys, *base, "--out", tmp_path / "x.h5", "--features-model", "orb",
-                                       "--matcher", "lightglue"), "orb", "--matcher nn")
+                                       "--matcher", "lightglue"), "orb", "--matcher", "nn matcher")
     assert_one_line_error(run_cli_here(capsys, *base, "--out", tmp_path / "x.h5", "--distance-threshold", "-2"),
                           "distance threshold -2")
     assert not (tmp_path / "x.h5").exists()

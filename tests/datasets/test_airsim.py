@@ -8,10 +8,10 @@ import pytest
 from fixtures.airsim import AIRSIM_FRAMES, AIRSIM_SIZE
 from slamfeat.datasets.airsim import (perspective_to_planar, read_depth_file, read_pfm, read_recording, write_depth_png,
                                       write_pfm)
-from slamfeat.datasets.pairs import read_pairs
+from slamfeat.io.pairs import read_pose_pairs
 from slamfeat.errors import BadInput
-from slamfeat.geometry.camera import relative_pose
-from slamfeat.trajectory import read_tum
+from slamfeat.geometry.pose import relative_pose
+from slamfeat.io.tum import read_tum
 
 HEADER = "VehicleName\tTimeStamp\tPOS_X\tPOS_Y\tPOS_Z\tQ_W\tQ_X\tQ_Y\tQ_Z\tImageFile\n"
 
@@ -70,7 +70,7 @@ def test_reader_agrees_with_renderer(airsim_sequence):
     stamps, poses = read_tum(airsim_sequence / "groundtruth.txt")
     assert np.allclose(stamps, [f.timestamp for f in rec.frames])
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(poses, rec.poses()))
-    pairs = read_pairs(airsim_sequence / "pairs.txt")
+    pairs = read_pose_pairs(airsim_sequence / "pairs.txt")
     index = {f.image_path.name: i for i, f in enumerate(rec.frames)}
     assert len(pairs) > 5
     for p in pairs:

@@ -13,10 +13,11 @@ from fixtures.distill import tiny_distill_args
 from slamfeat.distill.data import folder_images
 from slamfeat.distill.samples import label, make_pairs
 from slamfeat.distill.teachers import Teacher
-from slamfeat.distill.train import DistillConfig, DistillModel, distill, parse_losses, ship_checkpoint
+from slamfeat.distill.train import DistillConfig, DistillModel, distill, parse_losses
 from slamfeat.errors import BadInput
 from slamfeat.features import load_extractor
 from slamfeat.features.student import build_student, load_student
+from slamfeat.io.checkpoint import ship_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from fixtures.core import assert_one_line_error
 from slamfeat.datasets.airsim import read_recording, write_pfm
 from slamfeat.eval.airsim import AirSimEvalConfig, evaluate_recording, frame_pairs
 from slamfeat.features import Features
-from slamfeat.geometry.camera import invert_pose, project, sample_depth, transform, unproject
+from slamfeat.geometry.camera import project, sample_depth, unproject
+from slamfeat.geometry.pose import invert_pose, transform
 
 
 class Oracle:

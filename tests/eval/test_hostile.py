@@ -6,7 +6,7 @@ import pytest
 
 from fixtures.airsim import run_cli_here
 from fixtures.core import assert_one_line_error
-from slamfeat.datasets.pairs import PosePair, format_pair
+from slamfeat.io.pairs import PosePair, format_pose_pair
 
 
 @pytest.mark.parametrize("command", [("eval", "hpatches", "--sequences", "1"), ("eval", "pairs")])
@@ -21,7 +21,7 @@ def test_negative_ransac_threshold(airsim_sequence, tmp_path, capsys, command):
 
 
 def _pair_file(path, K, T):
-    path.write_text(format_pair(PosePair("a.png", "b.png", 0, 0, K, K, T)) + "\n")
+    path.write_text(format_pose_pair(PosePair("a.png", "b.png", 0, 0, K, K, T)) + "\n")
     return path
 
 

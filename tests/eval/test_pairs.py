@@ -7,11 +7,12 @@ import torch
 from fixtures.airsim import run_cli_here
 from fixtures.core import assert_one_line_error
 from slamfeat.datasets.airsim import read_recording
-from slamfeat.datasets.pairs import PosePair, read_pairs, write_pairs
+from slamfeat.io.pairs import PosePair, read_pose_pairs, write_pose_pairs
 from slamfeat.errors import BadInput
 from slamfeat.eval.pairs import PairsEvalConfig, evaluate_pairs, unrotate_keypoints
 from slamfeat.features import Features
-from slamfeat.geometry.camera import invert_pose, project, sample_depth, transform, unproject
+from slamfeat.geometry.camera import project, sample_depth, unproject
+from slamfeat.geometry.pose import invert_pose, transform
 
 
 def test_pairs_file_round_trip_and_bad_lines(tmp_path):
@@ -22,13 +23,13 @@ def test_pairs_file_round_trip_and_bad_lines(tmp_path):
     T[:3, :3] = R * np.sign(np.linalg.det(R))  # a rotation (det +1)
     T[:3, 3] = rng.normal(size=3)
     pair = PosePair("a/x.png", "b/y.jpg", 1, 3, K, K * [[1], [1.1], [1]], T)
-    write_pairs(tmp_path / "p.txt", [pair, pair])
-    back = read_pairs(tmp_path / "p.txt")
+    write_pose_pairs(tmp_path / "p.txt", [pair, pair])
+    back = read_pose_pairs(tmp_path / "p.txt")
     assert len(back) == 2 and back[0].name1 == "b/y.jpg" and (back[0].rot0, back[0].rot1) == (1, 3)
     assert np.allclose(back[1].K1, pair.K1) and np.allclose(back[1].T_0to1, pair.T_0to1)
     (tmp_path / "bad.txt").write_text("x.png y.png 0 0 1 2 3\n")
     with pytest.raises(BadInput, match="bad.txt:1: 7 fields"):
-        read_pairs(tmp_path / "bad.txt")
+        read_pose_pairs(tmp_path / "bad.txt")
 
 
 @pytest.mark.parametrize("rot", [1, 2, 3])
@@ -66,15 +67,15 @@ def _oracle(rec):
 
 def test_perfect_correspondences_score_one(airsim_sequence):
     rec = read_recording(airsim_sequence)
-    pairs = read_pairs(airsim_sequence / "pairs.txt")
+    pairs = read_pose_pairs(airsim_sequence / "pairs.txt")
     r = evaluate_pairs(pairs, _oracle(rec), PairsEvalConfig(), device="cpu")
     assert r["pairs"] == len(pairs)
     assert r["precision"] > 0.99 and r["pose_auc"]["5"] > 0.97 and r["matches_per_pair"] > 100
 
 
 def test_cli_on_rendered_pairs(airsim_sequence, tmp_path, capsys):
-    pairs = read_pairs(airsim_sequence / "pairs.txt")
-    write_pairs(tmp_path / "few.txt", pairs[::4])
+    pairs = read_pose_pairs(airsim_sequence / "pairs.txt")
+    write_pose_pairs(tmp_path / "few.txt", pairs[::4])
     proc = run_cli_here(capsys, "eval", "pairs", "--pairs", tmp_path / "few.txt", "--images", airsim_sequence / "images",
                         "--model", "sift", "--max-keypoints", "400", "--device", "cpu", "--json", tmp_path / "r.json")
     assert proc.returncode == 0, proc.stderr
@@ -84,9 +85,9 @@ def test_cli_on_rendered_pairs(airsim_sequence, tmp_path, capsys):
 
 
 def test_cli_bad_input(airsim_sequence, tmp_path, capsys):
-    pairs = read_pairs(airsim_sequence / "pairs.txt")[:2]
+    pairs = read_pose_pairs(airsim_sequence / "pairs.txt")[:2]
     pairs[1].name1 = "missing.png"
-    write_pairs(tmp_path / "p.txt", pairs)
+    write_pose_pairs(tmp_path / "p.txt", pairs)
     args = ("--images", airsim_sequence / "images", "--model", "sift", "--device", "cpu")
     assert_one_line_error(run_cli_here(capsys, "eval", "pairs", "--pairs", tmp_path / "p.txt", *args), "missing.png")
     (tmp_path / "m.txt").write_text("a.png b.png 0 0 1 0 0\n")

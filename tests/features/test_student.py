@@ -5,7 +5,8 @@ import torch
 
 from slamfeat.errors import BadInput
 from slamfeat.features import REGISTRY, load_extractor
-from slamfeat.features.student import (ARCHS, build_student, load_student, refine_subpixel, student_checkpoint)
+from slamfeat.features.student import ARCHS, build_student, load_student, refine_subpixel
+from slamfeat.io.checkpoint import student_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def test_loads_a_state_dict_saved_from_itself(weights_file, astronaut_small):
 
 
 def test_needs_weights():
-    with pytest.raises(slamfeat.BadInput, match="--weights"):
+    with pytest.raises(slamfeat.BadInput, match="weights file"):
         slamfeat.load_extractor("superpoint")
 
 

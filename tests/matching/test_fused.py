@@ -9,6 +9,7 @@ from fixtures.matching import brute_force_matches, correlated_pair, random_unit
 from slamfeat.errors import BadInput
 from slamfeat.matching import fused, match_batch, pad_descriptors
 from slamfeat.matching import nearest_neighbour as nn_module
+from slamfeat.matching import passes
 
 MODES = [dict(), dict(mutual=False), dict(ratio=0.9), dict(mutual=False, ratio=0.8, distance_threshold=0.9),
          dict(ratio=1.0, distance_threshold=1.2)]
@@ -68,8 +69,8 @@ def test_reference_kernel_on_near_ties_and_duplicates(monkeypatch):
     b = torch.cat([*near, a[:, :5]], 1)  # and exact duplicates of five rows
     a = torch.cat([a, a[:, :3]], 1)  # rows that tie with earlier rows
     calls = []
-    exact_rows = nn_module._exact_rows
-    monkeypatch.setattr(nn_module, "_exact_rows", lambda *args: (calls.append(1), exact_rows(*args))[1])
+    exact_rows = passes._exact_rows
+    monkeypatch.setattr(passes, "_exact_rows", lambda *args: (calls.append(1), exact_rows(*args))[1])
     for mode in MODES:
         float32 = match_batch(a, b, **mode, kernel="bmm")
         mirror = match_batch(a, b, **mode, kernel="reference")

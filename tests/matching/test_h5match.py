@@ -12,7 +12,7 @@ from fixtures.matching import correlated_pair
 from slamfeat.cli import main
 from slamfeat.errors import BadInput
 from slamfeat.features.base import Features
-from slamfeat.h5 import read_matches, write_features
+from slamfeat.io.h5 import read_matches, write_features
 from slamfeat.matching import match_h5, match_pair
 
 

@@ -6,7 +6,7 @@ import torch
 from fixtures.core import small_image
 from slamfeat.errors import BadInput
 from slamfeat.features.base import Features
-from slamfeat.h5 import read_matches, write_features
+from slamfeat.io.h5 import read_matches, write_features
 from slamfeat.matching import match_h5
 from slamfeat.matching.lightglue import load_lightglue, rename_old_keys, weights_for
 

@@ -7,7 +7,8 @@ import slamfeat
 from fixtures.core import small_image
 from slamfeat.errors import BadInput
 from slamfeat.features import load_extractor
-from slamfeat.features.student import load_student, read_checkpoint, student_checkpoint
+from slamfeat.features.student import load_student
+from slamfeat.io.checkpoint import read_checkpoint, student_checkpoint
 from slamfeat.features.weights import PACKAGE_WEIGHTS
 from slamfeat.matching import Matcher, MatcherConfig, match_pair
 from slamfeat.matching.matcher import feature_kind
@@ -129,10 +130,10 @@ def test_a_64d_student_uses_a_128d_lightglue_through_its_projection(tmp_path):
 
 
 def test_features_without_a_lightglue_say_what_works(tmp_path):
-    for model, words in (("orb", ["orb", "disk", "aliked", "--matcher nn"]),
-                         ("sift", ["sift", "--matcher nn"]),
+    for model, words in (("orb", ["orb", "disk", "aliked", "nn matcher"]),
+                         ("sift", ["sift", "nn matcher"]),
                          ("aliked-t16", ["128-D", "64-D"]),
-                         ("slamfeat-lite", ["64-D", "projection", "aliked-n16", "--matcher nn"])):
+                         ("slamfeat-lite", ["64-D", "projection", "aliked-n16", "nn matcher"])):
         with pytest.raises(BadInput) as e:
             Matcher(MatcherConfig("lightglue"), model)
         assert all(w in str(e.value) for w in words), str(e.value)

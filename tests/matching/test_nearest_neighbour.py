@@ -7,6 +7,8 @@ from fixtures.matching import brute_force_matches, correlated_pair, random_bits,
 from slamfeat.errors import BadInput
 from slamfeat.matching import match_batch, pad_descriptors
 from slamfeat.matching import nearest_neighbour as nn_module
+from slamfeat.matching import passes, similarity
+from slamfeat.matching.nearest_neighbour import MatchRule, SlicePlan
 
 MODES = [
     dict(mutual=True),
@@ -62,8 +64,8 @@ def test_chunked_equals_unchunked(metric, monkeypatch):
     d0, m0 = pad_descriptors([a for a, _ in pairs])
     d1, m1 = pad_descriptors([b for _, b in pairs])
     seen = []
-    add = nn_module._Pass.add
-    monkeypatch.setattr(nn_module._Pass, "add", lambda self, sim, r0: (seen.append(sim.shape), add(self, sim, r0)))
+    add = passes.Pass.add
+    monkeypatch.setattr(passes.Pass, "add", lambda self, sim, r0: (seen.append(sim.shape), add(self, sim, r0)))
     for mode in (dict(), dict(ratio=0.9, distance_threshold=_mode({"x": "t"}, metric)["x"])):
         seen.clear()
         whole = match_batch(d0, d1, m0, m1, metric=metric, **mode)
@@ -112,8 +114,8 @@ def test_sixteen_thousand_keypoints_in_bounded_chunks(monkeypatch):
     n, dim, budget = 16384, 8, 64
     a, b = correlated_pair(n, n, dim, 7, noise=0.02)
     biggest = []
-    add = nn_module._Pass.add
-    monkeypatch.setattr(nn_module._Pass, "add",
+    add = passes.Pass.add
+    monkeypatch.setattr(passes.Pass, "add",
                         lambda self, sim, r0: (biggest.append(sim.numel() * sim.element_size()), add(self, sim, r0)))
     matches, scores = match_batch(a[None], b[None], max_memory_mb=budget)
     assert len(biggest) > 1 and max(biggest) <= budget * 2 ** 20
@@ -170,7 +172,7 @@ def test_row_maximum_is_max_with_first_index():
     sim[0, :, 7] = sim[0, :, 300] = 9.0  # ties in different blocks
     sim[1, :, 40] = sim[1, :, 40 + 32] = 9.0  # ties in the same column of two blocks
     sim[2, 5] = 1.0  # a constant row
-    values, index = nn_module.row_maximum(sim)
+    values, index = passes.row_maximum(sim)
     expected = sim.max(dim=2)
     assert torch.equal(values, expected.values) and torch.equal(index, expected.indices)
     assert (index[0] == 7).all() and (index[1] == 40).all() and index[2, 5] == 0
@@ -186,8 +188,8 @@ def test_second_maximum_equals_topk_second_value(dtype):
     for dim in (1, 2):
         arg = sim.max(dim=dim).indices
         expected = sim.topk(2, dim=dim).values.select(dim, 1)
-        assert torch.equal(nn_module.second_maximum(sim, arg, dim), expected)
-    assert nn_module.second_maximum(sim, sim.max(dim=2).indices, 2)[0, 3] == 9.0
+        assert torch.equal(passes.second_maximum(sim, arg, dim), expected)
+    assert passes.second_maximum(sim, sim.max(dim=2).indices, 2)[0, 3] == 9.0
 
 
 def test_half_precision_decisions_are_redone_in_float32(monkeypatch):
@@ -202,15 +204,14 @@ def test_half_precision_decisions_are_redone_in_float32(monkeypatch):
              dict(mutual=True, ratio=None, distance_threshold=0.0283)]
 
     def half_matches(mode):
-        return nn_module._match_slice(a, b, None, None, "cosine", mode["mutual"], mode["ratio"],
-                                      mode["distance_threshold"], 64, True, torch.float32)
+        return nn_module.match_slice(a, b, None, None, MatchRule("cosine", **mode), SlicePlan(64, True, torch.float32))
 
     for mode in modes:
         exact = match_batch(a, b, **mode)
         half = half_matches(mode)
         assert torch.equal(exact[0], half[0])
         assert torch.allclose(exact[1], half[1], atol=1e-6)
-    monkeypatch.setattr(nn_module, "_refine_half", lambda *args, **kwargs: None)
+    monkeypatch.setattr(nn_module, "refine_half", lambda *args, **kwargs: None)
     assert sum(int((match_batch(a, b, **m)[0] != half_matches(m)[0]).sum()) for m in modes) > 0
 
 
@@ -220,10 +221,10 @@ def test_column_argmax_path_equals_column_maximum_path(metric):
     pairs = _pairs(metric, 24)
     d0, m0 = pad_descriptors([a for a, _ in pairs])
     d1, m1 = pad_descriptors([b for _, b in pairs])
-    prep = nn_module._prepare(d0, d1, m0, m1, metric, torch.float32)
+    prep = similarity.prepare(d0, d1, m0, m1, metric, torch.float32)
     for mutual, ratio in ((True, None), (True, 0.9), (False, 0.9)):
-        p = nn_module._nearest_pass(prep, torch.float32, 0.01, second=ratio is not None, col_index=True)
-        indexed = nn_module._decide(p, prep, mutual, ratio, None)
+        p = passes.nearest_pass(prep, torch.float32, 0.01, second=ratio is not None, col_index=True)
+        indexed = nn_module.decide(p, prep, mutual, ratio, None)
         plain = match_batch(d0, d1, m0, m1, metric=metric, mutual=mutual, ratio=ratio)
         assert torch.equal(indexed[0], plain[0]) and torch.equal(indexed[1], plain[1])
 

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pycolmap
 
-from slamfeat.h5 import pair_key
+from slamfeat.io.h5 import pair_key
 from slamfeat.reconstruction import COLMAP_PIXEL_OFFSET, database_is_complete, database_statistics
 
 

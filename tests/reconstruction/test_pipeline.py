@@ -114,7 +114,7 @@ def test_wrong_camera_parameters_are_bad_input(reconstruction_sequence, tmp_path
     from fixtures.airsim import run_cli_here
     proc = run_cli_here(capsys, "reconstruct", reconstruction_sequence, "--out", tmp_path / "out", "--model", "sift",
                         "--camera-model", "PINHOLE", "--camera-params", "100,120,60")
-    assert_one_line_error(proc, "--camera-params 100,120,60", "4")
+    assert_one_line_error(proc, "--camera-params", "100,120,60", "4")
     assert not (tmp_path / "out").exists()
 
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from slamfeat.reconstruction import pose_error, rotation_angle_deg
+from slamfeat.geometry.pose import rotation_angle_deg
+from slamfeat.reconstruction import aligned_pose_error
 
 
 def _poses(n: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -30,7 +31,7 @@ def test_a_similar_trajectory_has_no_error():
     truth = _poses(8)
     R = Rotation.from_euler("xyz", [20, -40, 70], degrees=True).as_matrix()
     estimate = _similarity(truth, 0.25, R, np.array([3.0, -1.0, 2.0]))
-    err = pose_error(estimate, truth)
+    err = aligned_pose_error(estimate, truth)
     assert err["images"] == 8
     assert err["median_position_error"] < 1e-9 and err["median_rotation_error_deg"] < 1e-6
     assert err["scale"] == pytest.approx(4.0)
@@ -45,7 +46,7 @@ def test_turned_cameras_show_their_rotation_error():
         U = T.copy()
         U[:3, :3] = T[:3, :3] @ Rotation.from_rotvec(np.radians(2.0) * axis / np.linalg.norm(axis)).as_matrix()
         estimate[name] = U
-    err = pose_error(estimate, truth)
+    err = aligned_pose_error(estimate, truth)
     assert 1.0 < err["median_rotation_error_deg"] < 3.0
     assert err["median_position_error"] < 1e-9
 
@@ -56,7 +57,7 @@ def test_a_straight_trajectory_still_aligns_the_rotations():
     for i, T in enumerate(truth.values()):
         T[:3, 3] = [i, 0, 0]
     R = Rotation.from_euler("x", 30, degrees=True).as_matrix()
-    err = pose_error(_similarity(truth, 2.0, R, np.zeros(3)), truth)
+    err = aligned_pose_error(_similarity(truth, 2.0, R, np.zeros(3)), truth)
     assert err["median_rotation_error_deg"] < 1e-6
     assert err["median_position_error_rel"] < 1e-9
 
@@ -67,7 +68,7 @@ def test_position_error_is_relative_to_the_trajectory_extent():
     noisy = {k: v.copy() for k, v in truth.items()}
     for T in noisy.values():
         T[:3, 3] += rng.normal(0, 0.1, 3)
-    err = pose_error(noisy, truth)
+    err = aligned_pose_error(noisy, truth)
     extent = np.linalg.norm(np.ptp(np.stack([T[:3, 3] for T in truth.values()]), axis=0))
     assert 0.02 < err["median_position_error"] < 0.3
     assert err["median_position_error_rel"] == pytest.approx(err["median_position_error"] / extent)
@@ -75,8 +76,8 @@ def test_position_error_is_relative_to_the_trajectory_extent():
 
 def test_fewer_than_three_shared_images_give_none():
     truth = _poses(5)
-    assert pose_error({k: truth[k] for k in list(truth)[:2]}, truth) is None
-    assert pose_error(_poses(4), {}) is None
+    assert aligned_pose_error({k: truth[k] for k in list(truth)[:2]}, truth) is None
+    assert aligned_pose_error(_poses(4), {}) is None
 
 
 def test_rotation_angle():

@@ -7,7 +7,8 @@ import pytest
 from fixtures.airsim import run_cli_here
 from fixtures.core import assert_one_line_error
 from slamfeat.datasets.airsim import read_recording
-from slamfeat.geometry.camera import relative_pose, transform, unproject, warp_keypoints_with_depth
+from slamfeat.geometry.camera import unproject, warp_keypoints_with_depth
+from slamfeat.geometry.pose import relative_pose, transform
 from slamfeat.synth.airsim import build_flight, camera_pose, render_sequence
 from slamfeat.synth.scene import cast
 

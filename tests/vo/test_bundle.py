@@ -5,7 +5,7 @@ from scipy.optimize._numdiff import approx_derivative
 from scipy.spatial.transform import Rotation
 
 from slamfeat.vo.bundle import _Problem, bundle_adjust
-from slamfeat.vo.map import pose_matrix
+from slamfeat.geometry.pose import pose_matrix
 
 K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
 

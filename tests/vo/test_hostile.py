@@ -15,7 +15,7 @@ def vo(capsys):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (("--fps", "nan"), "--fps nan"),
+    (("--fps", "nan"), "--fps: frame rate nan"),
     (("--calib", "300,300,160,120", "--fov", "90"), "give one of the two"),
     (("--calib", "-100,300,160,120"), "focal lengths must be positive"),
 ])

@@ -46,7 +46,7 @@ def test_calibration_strings():
     K, dist = parse_calib("500,510,320,240")
     assert K[0, 0] == 500 and K[1, 1] == 510 and K[0, 2] == 320 and dist is None
     for bad in ("500,510,320", "a,b,c,d", "1,2,3,4,5"):
-        with pytest.raises(BadInput, match="--calib"):
+        with pytest.raises(BadInput, match="calibration"):
             parse_calib(bad)
 
 

@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import BadInput
-from .extract import extract_batch
-from .features import load_extractor, resolve_device
-from .features.student import SlamfeatStudent
-from .io import image_to_tensor
+from ..errors import BadInput
+from ..export import export_student, onnx_session
+from ..extract import extract_batch
+from ..features import load_extractor, resolve_device
+from ..features.student import SlamfeatStudent
+from ..io import image_to_tensor
 
 DEFAULT_MODELS = ("slamfeat-lite", "slamfeat-base", "xfeat", "aliked-t16", "aliked-n16", "disk", "sift", "orb")
 
@@ -36,8 +37,6 @@ def bench_image(resolution: tuple[int, int]) -> torch.Tensor:
 
 
 def _onnx_runner(student: SlamfeatStudent, image: torch.Tensor, threads: int, folder: Path):
-    from .export import export_student, onnx_session
-
     path = export_student(student, "onnx", folder / "student.onnx", tuple(image.shape[-2:]))
     session = onnx_session(path, threads)
     x, _ = student.preprocess(image)

@@ -1,11 +1,13 @@
-"""Two-view initialisation, triangulation and PnP on projected synthetic points."""
+"""Two-view geometry (relative pose, epipolar errors, initialisation, triangulation) and PnP on
+projected synthetic points."""
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from slamfeat.vo.initialise import initialise_two_view, solve_pnp, triangulate
-from slamfeat.vo.map import pose_matrix
+from slamfeat.geometry.camera import intrinsics_from_fov, project
+from slamfeat.geometry.pose import pose_error, pose_matrix, solve_pnp, transform
+from slamfeat.geometry.two_view import epipolar_errors, estimate_relative_pose, initialise_two_view, triangulate
 
 K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
 
@@ -76,3 +78,25 @@ def test_pnp_with_outliers(with_guess):
 def test_pnp_gives_up_on_noise():
     rng = np.random.default_rng(0)
     assert solve_pnp(_scene(), rng.uniform(0, 320, (400, 2)), K) is None
+
+
+def _pose(rotvec, t):
+    return pose_matrix(Rotation.from_rotvec(rotvec).as_matrix(), t)
+
+
+def _scene_pairs(T_0to1, K, n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X0 = np.c_[rng.uniform(-5, 5, (n, 2)), rng.uniform(5, 15, n)]
+    return project(X0, K), project(transform(T_0to1, X0), K)
+
+
+def test_estimate_relative_pose_exact_and_epipolar_errors():
+    K = intrinsics_from_fov(640, 480, 90)
+    T = _pose([0.02, -0.05, 0.01], [0.5, 0.1, 0.2])
+    kp0, kp1 = _scene_pairs(T, K)
+    R, t, inliers = estimate_relative_pose(kp0, kp1, K, K, 1.0)
+    err_R, err_t = pose_error(T, R, t)
+    assert err_R < 0.05 and err_t < 0.5 and inliers.mean() > 0.95
+    assert np.all(epipolar_errors(kp0, kp1, K, K, T) < 1e-10)
+    assert np.all(epipolar_errors(kp0, kp1 + [0, 15], K, K, T)[np.abs(kp0[:, 0] - kp1[:, 0]) > 5] > 5e-4)
+    assert estimate_relative_pose(kp0[:4], kp1[:4], K, K) is None

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from slamfeat.features import Features
-from slamfeat.h5 import pair_key, read_features, read_matches, write_features, write_matches_group
+from slamfeat.io.h5 import pair_key, read_features, read_matches, write_features, write_matches_group
 
 
 def test_features_round_trip_in_hloc_layout(tmp_path):

@@ -1,4 +1,4 @@
-"""``slamfeat.outputs``: distinct paths, writable places, the lock of an output, fingerprints."""
+"""``slamfeat.io.outputs``: distinct paths, writable places, the lock of an output, fingerprints."""
 
 import os
 import socket
@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from slamfeat.errors import BadInput
-from slamfeat.outputs import check_distinct, file_digest, lock_path, output_file, output_folder, output_lock
+from slamfeat.io.outputs import check_distinct, file_digest, lock_path, output_file, output_folder, output_lock
 
 
 def test_distinct_outputs_and_inputs(tmp_path):

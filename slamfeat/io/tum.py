@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .errors import BadInput
-from .io import write_text_atomic
+from ..errors import BadInput
+from .files import write_text_atomic
 
 
 def pose_to_tum(T_world_cam: np.ndarray) -> np.ndarray:

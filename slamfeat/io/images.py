@@ -1,7 +1,6 @@
-"""Reading images and writing files atomically.
-
-Images come back as numpy arrays in their own bit depth; :func:`image_to_tensor` turns them into
-the float ``1×C×H×W`` tensors in ``[0, 1]`` that the extractors take.
+"""Reading images: any file OpenCV reads (8/16-bit, gray, RGB, RGBA) as numpy arrays in their own
+bit depth; :func:`image_to_tensor` turns them into the float ``1×C×H×W`` tensors in ``[0, 1]`` that
+the extractors take.
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import BadInput
+from ..errors import BadInput
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
 MIN_IMAGE_SIDE = 16
@@ -52,7 +50,7 @@ def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
 def check_declared_size(path: Path) -> None:
     """Raise :class:`BadInput` when the image's header declares more than ``MAX_IMAGE_PIXELS``
     (read from the header alone, before any pixel is decoded)."""
-    from PIL import Image
+    from PIL import Image  # Pillow (scikit-image's dependency) reads headers; imported only here, where it is used
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -184,69 +182,3 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not images:
         raise BadInput(f"{folder}: no images in this folder")
     return images
-
-
-def output_dir(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` (with its parents) for writing outputs into.
-
-    Raises:
-        BadInput: it cannot be created or is not writable.
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInput(f"{folder}: cannot create output folder ({e.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise BadInput(f"{folder}: output folder is not writable")
-    return folder
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
-
-    A failure leaves any earlier file at ``path`` as it was.
-    """
-    path = Path(path)
-    parent = output_dir(path.parent if str(path.parent) else Path("."))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    """Write a JSON report atomically (numpy scalars and tensors become plain numbers)."""
-    import json
-
-    def default(o):
-        if isinstance(o, (np.generic,)):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, torch.Tensor):
-            return o.tolist()
-        if isinstance(o, Path):
-            return str(o)
-        raise TypeError(f"not JSON serialisable: {type(o)}")
-
-    write_text_atomic(path, json.dumps(obj, indent=2, default=default) + "\n")

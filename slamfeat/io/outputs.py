@@ -19,7 +19,7 @@ import socket
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from .errors import BadInput
+from ..errors import BadInput
 
 
 def _same(a: Path, b: Path) -> bool:

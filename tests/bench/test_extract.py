@@ -5,7 +5,7 @@ import json
 import pytest
 
 from fixtures.core import assert_one_line_error, run_cli
-from slamfeat.bench_extract import DEFAULT_MODELS
+from slamfeat.bench.extract import DEFAULT_MODELS
 
 
 def test_bench_extract_times_models_and_the_onnx_student(tmp_path):
@@ -29,7 +29,7 @@ def test_bench_extract_unknown_model(tmp_path):
 
 
 def test_bench_extract_runs_batches(monkeypatch):
-    import slamfeat.bench_extract as bench
+    import slamfeat.bench.extract as bench
     from slamfeat.extract import extract_batch
     sizes = []
     monkeypatch.setattr(bench, "extract_batch", lambda m, x: (sizes.append(tuple(x.shape)), extract_batch(m, x))[1])

@@ -3,7 +3,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from slamfeat.errors import BadInput
-from slamfeat.trajectory import read_tum, write_tum
+from slamfeat.io.tum import read_tum, write_tum
 
 
 def _poses(n=5):

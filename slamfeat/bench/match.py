@@ -15,9 +15,10 @@ import torch
 
 from ..errors import BadInput
 from ..features.base import Features
+from ..matching.fused import pick_backend
+from ..matching.matcher import Matcher, MatcherConfig
+from ..matching.nearest_neighbour import match_batch
 from ..progress import progress
-from .fused import pick_backend
-from .nearest_neighbour import match_batch
 
 
 def benchmark_descriptors(batch: int, n: int, dim: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +167,6 @@ def run_benchmark(n: int = 2048, dim: int = 128, batch: int = 16, threads: int |
             match_batch(d0, d1, max_memory_mb=max_memory_mb, kernel="bmm")[0])
     lightglue_info = None
     if matcher == "lightglue":
-        from .matcher import Matcher, MatcherConfig
         lg = Matcher(MatcherConfig("lightglue"), lightglue_features, device)
         pairs = benchmark_features(batch, n, dim)
         contenders["lightglue"] = lambda: [m for m, _ in lg.match_many(pairs, batch_size=batch)]

@@ -21,9 +21,9 @@ import h5py
 import numpy as np
 import torch
 
-from .errors import BadInput
-from .features.base import Features
-from .io import atomic_path, output_dir
+from ..errors import BadInput
+from ..features.base import Features
+from .files import atomic_path, output_dir
 
 
 def pair_key(name0: str, name1: str) -> str:
@@ -166,40 +166,6 @@ def existing_pairs(path: str | os.PathLike) -> set[str]:
                 keys.add(name)
         f.visititems(visit)
     return keys
-
-
-def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """An image-pair list, one ``name0 name1`` a line (``#`` comments; names with spaces in double
-    quotes, see :mod:`slamfeat.pairs`).
-
-    Raises:
-        BadInput: a missing or non-UTF-8 file, or a line without exactly two names.
-    """
-    from .pairs import split_pair_line
-
-    path = Path(path)
-    if path.is_dir():
-        raise BadInput(f"{path}: is a folder, not a pairs file")
-    if not path.is_file():
-        raise BadInput(f"{path}: no such pairs file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise BadInput(f"{path}: not a UTF-8 text file (byte {e.start}); a pairs file is UTF-8 text") from None
-    pairs = []
-    for i, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            parts = split_pair_line(line)
-        except ValueError as e:
-            raise BadInput(f"{path}:{i}: {e}: {line!r}") from None
-        if len(parts) != 2:
-            raise BadInput(f"{path}:{i}: expected two names 'name0 name1' (quote a name with spaces), "
-                           f"got {len(parts)}: {line!r}")
-        pairs.append((parts[0], parts[1]))
-    return pairs
 
 
 def iter_features(path: str | os.PathLike) -> Iterator[tuple[str, Features]]:

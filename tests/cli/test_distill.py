@@ -26,4 +26,4 @@ def test_descriptor_size_that_does_not_fit_the_losses(distill_images, tmp_path):
     proc = run_cli("distill", "--teacher", "aliked-n16", "--student", "slamfeat-lite", "--descriptor-dim", "64",
                    "--losses", "absolute", "--projection", "none", "--images", str(distill_images),
                    "--out", str(tmp_path / "s.pt"))
-    assert_one_line_error(proc, "--descriptor-dim 64", "absolute", "128")
+    assert_one_line_error(proc, "--descriptor-dim", "descriptor size 64", "absolute", "128")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from slamfeat import metrics
+from slamfeat.geometry import metrics
+from slamfeat.geometry.metrics import pose_auc
 
 
 def _transfer(points, angle=0.3, scale=1.2, shift=(10.0, -5.0)):
@@ -129,3 +130,10 @@ def test_mrs_curve_grows_with_threshold(exact_pair):
     noisy = p01 + np.random.default_rng(2).normal(0, 2.0, p01.shape)
     curve = metrics.mrs_curve(kp0, kp1, m, noisy, c0, c1, range(1, 11))
     assert np.all(np.diff(curve) >= 0) and curve[0] < 0.5 and curve[-1] > 0.95
+
+
+def test_pose_auc_by_hand():
+    assert pose_auc([0.0, 10.0], [5]) == pytest.approx([0.5])
+    assert pose_auc([0.0, 0.0], [5, 10]) == pytest.approx([1.0, 1.0])
+    assert pose_auc([2.0, np.inf], [4]) == pytest.approx([(0.5 * 2 * 0.5 + 2 * 0.5) / 4])  # ramp to 2°, then flat
+    assert pose_auc([], [5]) == [0.0]

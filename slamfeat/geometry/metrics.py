@@ -1,4 +1,5 @@
-"""Detection and matching metrics between two images with a known point transfer.
+"""Detection and matching metrics between two images with a known point transfer, and the pose
+AUC of relative-pose evaluations (:func:`pose_auc`).
 
 The functions are warp-agnostic: the caller projects each image's keypoints into the other image
 (a homography, or depth and pose) and says which keypoints the other image sees. Conventions:
@@ -17,9 +18,12 @@ All distances are in pixels of the image the points are compared in.
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from ..errors import BadInput
 
 DEFAULT_THRESHOLDS = tuple(range(1, 11))
 
@@ -190,10 +194,27 @@ __all__ = ["DEFAULT_THRESHOLDS", "reprojection_errors", "correct_matches", "mean
 
 def check_positive(**values: float) -> None:
     """Raise :class:`BadInput` unless each named value is a finite positive number."""
-    import math
-
-    from .errors import BadInput
-
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise BadInput(f"{name} {value}: expected a positive number")
+            raise BadInput(f"{name} {value}: expected a positive number", option=name)
+
+
+def pose_auc(errors_deg: Sequence[float], thresholds: Sequence[float] = (5, 10, 20)) -> list[float]:
+    """Area under the recall-versus-error curve up to each threshold, normalised to [0, 1].
+
+    The protocol of SuperGlue's evaluation: errors (degrees; inf for a failed estimate) sorted,
+    recall interpolated piecewise-linearly between them.
+    """
+    errors = np.sort(np.asarray(errors_deg, dtype=np.float64).reshape(-1))
+    if len(errors) == 0:
+        return [0.0 for _ in thresholds]
+    recall = (np.arange(len(errors)) + 1) / len(errors)
+    errors = np.concatenate([[0.0], errors])
+    recall = np.concatenate([[0.0], recall])
+    aucs = []
+    for t in thresholds:
+        last = np.searchsorted(errors, t)
+        e = np.concatenate([errors[:last], [t]])
+        r = np.concatenate([recall[:last], [recall[last - 1]]])
+        aucs.append(float(np.trapezoid(r, x=e) / t))
+    return aucs

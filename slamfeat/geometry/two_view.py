@@ -1,6 +1,8 @@
-"""Two-view geometry of the front end: map initialisation from an essential matrix, triangulation, PnP.
+"""Two-view geometry: relative pose from an essential matrix (evaluation and map initialisation),
+epipolar errors, triangulation.
 
-Pixels are undistorted ``(x, y)``; poses are world-to-camera ``T_cam_world`` (``4×4``, OpenCV axes).
+Pixels are undistorted ``(x, y)``; the poses of :func:`triangulate` are world-to-camera
+``T_cam_world`` (``4×4``, OpenCV axes).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .map import pose_matrix
+from .pose import pose_matrix
+
+ESTIMATORS = {"usac": cv2.USAC_ACCURATE, "ransac": cv2.RANSAC}
 
 
 @dataclass
@@ -89,38 +93,60 @@ def initialise_two_view(x0: np.ndarray, x1: np.ndarray, K: np.ndarray, ransac_px
     return TwoViewResult(R, t.ravel(), X[keep], inliers[keep], parallax)
 
 
-def solve_pnp(X: np.ndarray, x: np.ndarray, K: np.ndarray, guess: np.ndarray | None = None,
-              reprojection_px: float = 3.0, iterations: int = 100,
-              min_inliers: int = 15) -> tuple[np.ndarray, np.ndarray] | None:
-    """World-to-camera pose from ``N`` 3-D points ``X`` (``N×3``) and their pixels ``x`` (``N×2``).
+def estimate_relative_pose(kp0: np.ndarray, kp1: np.ndarray, K0: np.ndarray, K1: np.ndarray,
+                           threshold_px: float = 1.0, confidence: float = 0.99999, estimator: str = "usac"
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Relative pose from matched pixels ``N×2`` by robust estimation of the essential matrix.
 
-    RANSAC PnP (from ``guess``, a ``4×4`` pose, when given), then Levenberg-Marquardt on the inliers.
-    Returns ``(T_cam_world 4×4, inlier row indices)`` or None.
+    The points are normalised with their own K, so the inlier threshold is ``threshold_px``
+    divided by the mean focal length (SuperGlue's protocol). ``estimator``: ``usac`` (OpenCV's
+    USAC_ACCURATE, with local optimisation) or ``ransac`` (plain RANSAC as in SuperGlue's
+    evaluation, which keeps the best minimal sample: on short baselines its translation direction
+    can be off by degrees even with exact matches).
+
+    Returns:
+        ``(R, t, inliers)``: ``R`` 3×3 and unit ``t`` (3,) mapping camera 0 to camera 1
+        (``X_1 = R X_0 + s t``), ``inliers`` N bool; None with fewer than 5 matches or no solution.
     """
-    if len(X) < max(min_inliers, 6):
+    kp0 = np.asarray(kp0, dtype=np.float64).reshape(-1, 2)
+    kp1 = np.asarray(kp1, dtype=np.float64).reshape(-1, 2)
+    if len(kp0) < 5:
         return None
-    X = np.ascontiguousarray(X, np.float64)
-    x = np.ascontiguousarray(x, np.float64)
-    if guess is not None:
-        rvec0, _ = cv2.Rodrigues(guess[:3, :3])
-        tvec0 = guess[:3, 3].reshape(3, 1).copy()
-        ok, rvec, tvec, inl = cv2.solvePnPRansac(X, x, K, None, rvec0, tvec0, True, iterations, reprojection_px,
-                                                 0.999, flags=cv2.SOLVEPNP_ITERATIVE)
-    else:
-        ok, rvec, tvec, inl = cv2.solvePnPRansac(X, x, K, None, iterationsCount=iterations,
-                                                 reprojectionError=reprojection_px, confidence=0.999,
-                                                 flags=cv2.SOLVEPNP_SQPNP)
-    if not ok or inl is None or len(inl) < min_inliers:
+    n0 = (kp0 - K0[:2, 2]) / np.diag(K0)[:2]
+    n1 = (kp1 - K1[:2, 2]) / np.diag(K1)[:2]
+    f_mean = np.mean([K0[0, 0], K0[1, 1], K1[0, 0], K1[1, 1]])
+    E, mask = cv2.findEssentialMat(n0, n1, np.eye(3), threshold=threshold_px / f_mean, prob=confidence,
+                                   method=ESTIMATORS[estimator])
+    if E is None:
         return None
-    inl = inl.ravel()
-    rvec, tvec = cv2.solvePnPRefineLM(X[inl], x[inl], K, None, rvec, tvec)
-    R, _ = cv2.Rodrigues(rvec)
-    T = pose_matrix(R, tvec)
-    # keep the inliers of the refined pose
-    Xc = X @ R.T + tvec.ravel()
-    z = Xc[:, 2]
-    proj = Xc[:, :2] / np.where(z > 1e-9, z, 1.0)[:, None] * K[[0, 1], [0, 1]] + K[:2, 2]
-    good = np.nonzero((z > 1e-9) & (np.linalg.norm(proj - x, axis=1) < reprojection_px))[0]
-    if len(good) < min_inliers:
-        return None
-    return T, good
+    best = None
+    for Ei in np.split(E, len(E) // 3):  # several solutions may come back stacked
+        # no depth limit: far points (small baseline) still vote for the right decomposition
+        n, R, t, m = cv2.recoverPose(Ei, n0, n1, np.eye(3), distanceThresh=1e9, mask=mask.copy())[:4]
+        if best is None or n > best[0]:
+            best = (n, R, t.reshape(3), m.reshape(-1) > 0)
+    return best[1], best[2], best[3]
+
+
+def epipolar_errors(kp0: np.ndarray, kp1: np.ndarray, K0: np.ndarray, K1: np.ndarray,
+                    T_0to1: np.ndarray) -> np.ndarray:
+    """Squared symmetric epipolar distance ``N`` of matched pixels, in normalised coordinates.
+
+    The measure of SuperGlue's evaluation (a match is correct under 5e-4).
+    """
+    n0 = (np.asarray(kp0, dtype=np.float64).reshape(-1, 2) - K0[:2, 2]) / np.diag(K0)[:2]
+    n1 = (np.asarray(kp1, dtype=np.float64).reshape(-1, 2) - K1[:2, 2]) / np.diag(K1)[:2]
+    h0 = np.concatenate([n0, np.ones((len(n0), 1))], 1)
+    h1 = np.concatenate([n1, np.ones((len(n1), 1))], 1)
+    t = T_0to1[:3, 3]
+    t_cross = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])
+    E = t_cross @ T_0to1[:3, :3]
+    Ep0 = h0 @ E.T
+    Etp1 = h1 @ E
+    d = np.sum(h1 * Ep0, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return d ** 2 * (1.0 / (Ep0[:, 0] ** 2 + Ep0[:, 1] ** 2) + 1.0 / (Etp1[:, 0] ** 2 + Etp1[:, 1] ** 2))
+
+
+__all__ = ["ESTIMATORS", "TwoViewResult", "estimate_relative_pose", "epipolar_errors", "initialise_two_view",
+           "triangulate"]

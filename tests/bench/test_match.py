@@ -7,7 +7,7 @@ import torch
 
 from fixtures.core import assert_one_line_error
 from slamfeat.cli import main
-from slamfeat.matching.bench import run_benchmark
+from slamfeat.bench.match import run_benchmark
 
 
 def test_benchmark_contenders_agree():
