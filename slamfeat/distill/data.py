@@ -17,7 +17,6 @@ import numpy as np
 
 from ..errors import BadInput
 from ..io import list_images, read_image
-from ..synth.airsim import render_sequence
 
 # scikit-image photographs that ship inside the package (no download)
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "brick", "grass", "gravel",
@@ -56,6 +55,10 @@ def airsim_frames(cache_dir: str | os.PathLike, frames: int = 24, size: tuple[in
                   seed: int = 7) -> list[np.ndarray]:
     """Frames of a flight rendered by ``slamfeat.synth.airsim`` (``size`` = (W, H)), cached in
     ``cache_dir``; empty when rendering fails. The seed differs from the VO demo's."""
+    try:  # the renderer needs open3d, which a training machine (a GPU box) may lack: frames are optional
+        from ..synth.airsim import render_sequence
+    except ImportError:
+        return []
     cache = Path(cache_dir)
     found = sorted(cache.rglob("*.png")) if cache.is_dir() else []
     if not found:
