@@ -38,9 +38,17 @@ def test_evaluations_refuse_a_matcher_that_does_not_fit(command, airsim_sequence
 
 
 def test_vo_and_reconstruct_refuse_lightglue_without_projection(airsim_sequence, tmp_path, capsys):
-    proc = run_cli_here(capsys, "vo", airsim_sequence, "--out", tmp_path / "vo", "--model", "slamfeat-lite",
+    import torch
+
+    from slamfeat.features.student import build_student
+    from slamfeat.io.checkpoint import student_checkpoint
+
+    lite = tmp_path / "lite_without_projection.pt"  # a 64-D student of aliked-n16 that lost its projection
+    torch.save(student_checkpoint(build_student("slamfeat-lite"), teacher="aliked-n16", descriptor_space="teacher"),
+               lite)
+    proc = run_cli_here(capsys, "vo", airsim_sequence, "--out", tmp_path / "vo", "--model", lite,
                         "--matcher", "lightglue", "--max-frames", "2", "--device", "cpu")
-    assert_one_line_error(proc, "slamfeat-lite", "64-D", "projection", "--matcher", "nn matcher")
+    assert_one_line_error(proc, "64-D", "projection", "--matcher", "nn matcher")
     proc = run_cli_here(capsys, "reconstruct", airsim_sequence, "--out", tmp_path / "rec", "--model", "aliked-t16",
                         "--matcher", "lightglue", "--device", "cpu")
     assert_one_line_error(proc, "128-D", "64-D")

@@ -130,14 +130,20 @@ def test_a_64d_student_uses_a_128d_lightglue_through_its_projection(tmp_path):
 
 
 def test_features_without_a_lightglue_say_what_works(tmp_path):
+    from slamfeat.features.student import build_student
+    no_projection = tmp_path / "lite_without_projection.pt"
+    torch.save(student_checkpoint(build_student("slamfeat-lite"), teacher="aliked-n16", descriptor_space="teacher"),
+               no_projection)
     for model, words in (("orb", ["orb", "disk", "aliked", "nn matcher"]),
                          ("sift", ["sift", "nn matcher"]),
                          ("aliked-t16", ["128-D", "64-D"]),
-                         ("slamfeat-lite", ["64-D", "projection", "aliked-n16", "nn matcher"])):
+                         (str(no_projection), ["64-D", "projection", "aliked-n16", "nn matcher"])):
         with pytest.raises(BadInput) as e:
             Matcher(MatcherConfig("lightglue"), model)
         assert all(w in str(e.value) for w in words), str(e.value)
         assert "\n" not in str(e.value)
+    # the shipped lite keeps the absolute loss's 64→128 projection: it inherits aliked-n16's LightGlue
+    assert Matcher(MatcherConfig("lightglue"), "slamfeat-lite").describe()["teacher"] == "aliked-n16"
     from slamfeat.features.student import build_student
     bare = tmp_path / "bare.pt"
     torch.save(student_checkpoint(build_student("slamfeat-base")), bare)
