@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..vo import choose_camera, open_source, run_vo
-    from ..vo.frontend import VOConfig
+    from ..vo.config import VOConfig
     from ..vo.default import default_sequence
     from ..vo.run import VO_FILES
 

@@ -8,8 +8,10 @@ Four lines run it::
     report, outputs = run_vo(source, load_extractor("slamfeat-lite"), camera, "out/vo")
 """
 
-from .frontend import FrameResult, FrameStatus, TrackerState, VOConfig, VisualOdometry
+from .config import VOConfig
+from .frontend import VisualOdometry
 from .metrics import absolute_trajectory_error, relative_pose_error, trajectory_errors, umeyama_sim3
+from .results import FrameResult, FrameStatus, TrackerState
 from .run import VOOutputs, run_vo
 from .sources import Camera, FrameSource, choose_camera, open_source
 

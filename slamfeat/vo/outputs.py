@@ -10,7 +10,7 @@ import numpy as np
 
 from ..io import atomic_path
 from ..viz import draw_matches
-from .frontend import FrameResult
+from .results import FrameResult
 
 
 def plot_trajectory(path: str | os.PathLike, estimate: np.ndarray, reference: np.ndarray | None = None,

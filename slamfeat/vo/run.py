@@ -15,9 +15,11 @@ from ..io import write_json_atomic, write_text_atomic
 from ..io.outputs import output_folder, output_lock
 from ..io.tum import write_tum
 from ..progress import progress
-from .frontend import FrameResult, VOConfig, VisualOdometry
+from .config import VOConfig
+from .frontend import VisualOdometry
 from .metrics import associate, path_length, trajectory_errors
 from .outputs import MatchVideo, draw_result, plot_trajectory, write_ply
+from .results import FrameResult
 from .sources import Camera, FrameSource
 
 

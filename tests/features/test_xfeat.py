@@ -11,6 +11,7 @@ import torch
 
 import slamfeat
 from fixtures.core import assert_one_line_error, small_image
+from fixtures.features import assert_deterministic, assert_documented_features, warp_pair
 from slamfeat.errors import BadInput
 from slamfeat.features.weights import find_weights
 
@@ -20,13 +21,12 @@ def xfeat():
     return slamfeat.load_extractor("xfeat", max_keypoints=512)
 
 
-def warp_pair(image, seed=0):
-    h, w = image.shape[:2]
-    rng = np.random.default_rng(seed)
-    src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
-    dst = (src + rng.uniform(-0.08, 0.08, size=(4, 2)) * [w, h]).astype(np.float32)
-    H = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(image, H, (w, h), flags=cv2.INTER_LINEAR), H
+def test_features_inside_image_with_documented_descriptors(xfeat, astronaut_small):
+    assert_documented_features(xfeat, astronaut_small, "xfeat")
+
+
+def test_deterministic(xfeat, astronaut_small):
+    assert_deterministic(xfeat, astronaut_small)
 
 
 def test_warped_photograph_is_matched_accurately(xfeat):

@@ -1,0 +1,34 @@
+"""The visual-odometry front end's settings, one dataclass with every default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..matching.matcher import MatcherConfig
+
+
+@dataclass
+class VOConfig:
+    """Every knob of the front end, with its default."""
+
+    min_init_matches: int = 100  # matches to the initialisation reference before trying
+    min_init_points: int = 60  # triangulated points needed to accept an initialisation
+    min_init_parallax_deg: float = 2.0  # median ray angle of those points (1° gives poor first maps)
+    max_init_frames: int = 20  # an initialisation reference older than this is replaced
+    essential_ransac_px: float = 1.0
+    pnp_reprojection_px: float = 3.0
+    pnp_iterations: int = 100
+    min_tracked_points: int = 20  # PnP inliers below this: the frame is lost
+    keyframe_min_ratio: float = 0.6  # new keyframe when tracked points < ratio × those of the first frame after it
+    keyframe_min_points: int = 60  # ... or fewer than this
+    keyframe_max_gap: int = 15  # ... or after this many frames
+    triangulation_px: float = 2.0  # max reprojection error of a new point
+    triangulation_min_angle_deg: float = 0.8
+    ba_window: int = 5  # keyframes in the local bundle adjustment (0 = none)
+    ba_iterations: int = 8
+    ba_gate_px: float = 12.0  # observations this far off stay out of the adjustment
+    ba_outlier_px: float = 4.0
+    relocalise: bool = True  # when lost, try PnP against the last keyframe before re-initialising
+    reinitialise_after: int = 3  # lost frames before a new initialisation starts
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn (the features' defaults) or lightglue
+    matcher_device: str | None = None

@@ -1,0 +1,31 @@
+"""When a tracked frame becomes a keyframe, and how it joins the map."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import VOConfig
+from .map import Frame, Keyframe, PointMap
+
+
+def keyframe_due(cfg: VOConfig, tracked: int, first_tracked: int, gap: int) -> bool:
+    """Whether a frame with ``tracked`` PnP inliers, ``gap`` frames after the last keyframe, becomes one.
+
+    ``first_tracked`` is the inlier count of the first frame after that keyframe: a keyframe is due
+    when tracking has thinned to ``cfg.keyframe_min_ratio`` of it or below ``cfg.keyframe_min_points``,
+    or after ``cfg.keyframe_max_gap`` frames.
+    """
+    return (tracked < cfg.keyframe_min_ratio * first_tracked or tracked < cfg.keyframe_min_points
+            or gap >= cfg.keyframe_max_gap)
+
+
+def append_keyframe(point_map: PointMap, frame: Frame, T_cam_world: np.ndarray, inliers: np.ndarray,
+                    segment: int) -> Keyframe:
+    """Make ``frame`` a keyframe after the map's last one, observing the points its ``M×2`` PnP ``inliers``
+    (last keyframe keypoint, frame keypoint) tracked; returns it."""
+    ref = point_map.keyframes[-1]
+    point_ids = np.full(len(frame.keypoints), -1, np.int64)
+    point_ids[inliers[:, 1]] = ref.point_ids[inliers[:, 0]]
+    new = Keyframe(frame, T_cam_world, point_ids, segment)
+    point_map.keyframes.append(new)
+    return new

@@ -1,0 +1,19 @@
+"""SIFT on a real photograph: keypoints inside the image, documented descriptors, deterministic
+output, and nothing (not an error) on a textureless image."""
+
+import numpy as np
+
+from fixtures.features import assert_deterministic, assert_documented_features
+
+
+def test_features_inside_image_with_documented_descriptors(extractors, astronaut_small):
+    assert_documented_features(extractors["sift"], astronaut_small, "sift")
+
+
+def test_deterministic(extractors, astronaut_small):
+    assert_deterministic(extractors["sift"], astronaut_small)
+
+
+def test_textureless_image_is_not_an_error(extractors):
+    blank = np.full((240, 320, 3), 128, np.uint8)
+    assert len(extractors["sift"].extract(blank)) == 0
