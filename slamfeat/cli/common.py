@@ -24,6 +24,18 @@ def add_model_args(parser: argparse.ArgumentParser, multiple: bool = False) -> N
     parser.add_argument("--resize-max", type=int, default=None, help="resize so the longest side is this many pixels")
 
 
+def add_evaluated_models_args(parser: argparse.ArgumentParser, max_keypoints: int) -> None:
+    """An evaluation's ``--model`` (repeated), ``--weights``, ``--max-keypoints`` (its protocol's
+    default) and ``--resize-max``."""
+    parser.add_argument("--model", action="append", default=None,
+                        help=f"extractor name or student checkpoint PATH.pt; repeat for several (default {DEFAULT_MODEL})")
+    parser.add_argument("--weights", default=None, help="weights file for the model (superpoint needs one)")
+    parser.add_argument("--max-keypoints", type=int, default=max_keypoints,
+                        help=f"best-scored keypoints kept per image (default {max_keypoints})")
+    parser.add_argument("--resize-max", type=int, default=None,
+                        help="resize so the longest side is this many px for extraction")
+
+
 def add_matcher_args(parser: argparse.ArgumentParser, default: str = "nn") -> None:
     """``--matcher``, ``--ratio``, ``--distance-threshold``, ``--no-mutual``, ``--filter-threshold``,
     ``--lightglue-weights`` (the fields of :class:`slamfeat.matching.MatcherConfig`)."""

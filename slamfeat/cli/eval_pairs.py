@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..eval.pairs import PairsEvalConfig, evaluate
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import (add_device_arg, add_json_arg, add_matcher_args, check_paths, describe_matcher, matcher_config,
-                     names_of, print_table, write_report)
+from .common import (add_device_arg, add_evaluated_models_args, add_json_arg, add_matcher_args, check_paths,
+                     describe_matcher, matcher_config, names_of, print_table, write_report)
 
 _DEFAULTS = PairsEvalConfig()
 
@@ -19,12 +19,7 @@ def add_parser(sub) -> None:
                                    "precision (epipolar error under 5e-4 in normalised coordinates), matches per pair.")
     p.add_argument("--pairs", required=True, help="pairs file")
     p.add_argument("--images", required=True, help="folder the image names are relative to")
-    p.add_argument("--model", action="append", default=None,
-                   help=f"extractor name or student checkpoint PATH.pt; repeat for several (default {DEFAULT_MODEL})")
-    p.add_argument("--weights", default=None, help="weights file for the model (superpoint needs one)")
-    p.add_argument("--max-keypoints", type=int, default=_DEFAULTS.max_keypoints,
-                   help=f"best-scored keypoints kept per image (default {_DEFAULTS.max_keypoints})")
-    p.add_argument("--resize-max", type=int, default=None, help="resize so the longest side is this many px for extraction")
+    add_evaluated_models_args(p, _DEFAULTS.max_keypoints)
     p.add_argument("--ransac-threshold", type=float, default=_DEFAULTS.ransac_threshold,
                    help=f"essential-matrix inlier threshold in px (default {_DEFAULTS.ransac_threshold:g})")
     p.add_argument("--estimator", default=_DEFAULTS.estimator, choices=["usac", "ransac"],

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..eval.stereo import StereoEvalConfig, evaluate
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import add_device_arg, add_json_arg, check_paths, names_of, print_table, write_report
+from .common import (add_device_arg, add_evaluated_models_args, add_json_arg, check_paths, names_of, print_table,
+                     write_report)
 
 _DEFAULTS = StereoEvalConfig()
 
@@ -17,12 +18,7 @@ def add_parser(sub) -> None:
                                    "disparity: a match is correct within t px of the left keypoint shifted by its "
                                    "disparity. Reports precision at 1/3/5 px, matches, keypoints, repeatability and "
                                    "matching score (left to right, at --threshold px).")
-    p.add_argument("--model", action="append", default=None,
-                   help=f"extractor name or student checkpoint PATH.pt; repeat for several (default {DEFAULT_MODEL})")
-    p.add_argument("--weights", default=None, help="weights file for the model (superpoint needs one)")
-    p.add_argument("--max-keypoints", type=int, default=_DEFAULTS.max_keypoints,
-                   help=f"best-scored keypoints kept per image (default {_DEFAULTS.max_keypoints})")
-    p.add_argument("--resize-max", type=int, default=None, help="resize so the longest side is this many px for extraction")
+    add_evaluated_models_args(p, _DEFAULTS.max_keypoints)
     p.add_argument("--threshold", type=float, default=_DEFAULTS.repeatability_threshold,
                    help=f"px, for repeatability and matching score (default {_DEFAULTS.repeatability_threshold:g})")
     p.add_argument("--matcher", default="nn", choices=["nn", "lightglue"],
