@@ -23,21 +23,28 @@ def simple_nms(scores: torch.Tensor, radius: int) -> torch.Tensor:
     return torch.where(peaks, scores, torch.zeros_like(scores))
 
 
-def sample_descriptors(keypoints: torch.Tensor, descriptors: torch.Tensor, cell: int) -> torch.Tensor:
-    """Bilinearly sample a coarse descriptor map at pixel keypoints.
+def sample_descriptor_map(keypoints: torch.Tensor, descriptors: torch.Tensor, cell: int) -> torch.Tensor:
+    """Bilinearly sample a batch of coarse descriptor maps at pixel keypoints.
 
     Args:
-        keypoints: ``N×2`` pixel (x, y) in the full-resolution image.
-        descriptors: ``D×Hc×Wc`` map with one cell per ``cell×cell`` pixels (``cell`` = 1: full resolution).
+        keypoints: ``B×K×2`` pixel (x, y) in the full-resolution image.
+        descriptors: ``B×D×Hc×Wc`` maps with one cell per ``cell×cell`` pixels (``cell`` = 1: full
+            resolution).
     Returns:
-        ``N×D`` unit-norm descriptors.
+        ``B×K×D`` unit-norm descriptors.
     """
-    d, hc, wc = descriptors.shape
-    # cell centres sit at (i + 0.5) * cell - 0.5 in pixel-centre coordinates
+    b, d, hc, wc = descriptors.shape
+    # cell centres sit at (i + 0.5) * cell - 0.5 in pixel-centre coordinates; the scale is made of
+    # Python numbers (no host tensor), so a CUDA graph can hold this
     grid = (keypoints + 0.5) / cell - 0.5
-    grid = grid / grid.new_tensor([max(wc - 1, 1), max(hc - 1, 1)]) * 2 - 1
-    out = F.grid_sample(descriptors[None], grid[None, None], mode="bilinear", align_corners=True)
-    return l2_normalise(out[0, :, 0].t())
+    grid = torch.stack([grid[..., 0] / max(wc - 1, 1), grid[..., 1] / max(hc - 1, 1)], dim=-1) * 2 - 1
+    out = F.grid_sample(descriptors, grid[:, None], mode="bilinear", align_corners=True)  # B×D×1×K
+    return l2_normalise(out[:, :, 0].transpose(1, 2))
+
+
+def sample_descriptors(keypoints: torch.Tensor, descriptors: torch.Tensor, cell: int) -> torch.Tensor:
+    """:func:`sample_descriptor_map` of one image: ``N×2`` keypoints, a ``D×Hc×Wc`` map → ``N×D``."""
+    return sample_descriptor_map(keypoints[None], descriptors[None], cell)[0]
 
 
 def to_gray_uint8(image: torch.Tensor) -> np.ndarray:
@@ -50,4 +57,4 @@ def to_gray_uint8(image: torch.Tensor) -> np.ndarray:
     return (a.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
 
 
-__all__ = ["l2_normalise", "simple_nms", "sample_descriptors", "to_gray_uint8"]
+__all__ = ["l2_normalise", "simple_nms", "sample_descriptor_map", "sample_descriptors", "to_gray_uint8"]

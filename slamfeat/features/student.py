@@ -39,6 +39,7 @@ from torch import nn
 from ..errors import BadInput
 from ..io.checkpoint import read_checkpoint
 from .base import Extractor, Features
+from .ops import sample_descriptor_map
 from .teacher_space import TeacherSpaceMixin, read_teacher_space
 from .weights import PACKAGE_WEIGHTS
 
@@ -109,8 +110,7 @@ class StudentNet(nn.Module):
 def refine_subpixel(logits: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
     """Soft-argmax refinement of integer keypoints over their 3×3 neighbourhood of one full-resolution
     ``H×W`` logit map (``keypoints`` ``N×2`` integer pixel (x, y)); each moves by less than one pixel."""
-    cells = F.pixel_unshuffle(logits[None, None], 1)[0]  # 1×H×W, i.e. cell 1
-    return _refine(cells[None], keypoints[None].long(), 1, (logits.shape[1], logits.shape[0]))[0]
+    return _refine(logits[None, None], keypoints[None].long(), 1, (logits.shape[1], logits.shape[0]))[0]
 
 
 def _full_res_logits(cells: torch.Tensor, x: torch.Tensor, y: torch.Tensor, cell: int) -> torch.Tensor:
@@ -133,9 +133,10 @@ def _refine(cells: torch.Tensor, kp: torch.Tensor, cell: int, size: tuple[int, i
             values.append(_full_res_logits(cells, (x + dx).clamp(0, w - 1), (y + dy).clamp(0, h - 1), cell))
     p = torch.stack(values, dim=-1).float()  # B×K×9
     weights = torch.softmax(p - p.amax(dim=-1, keepdim=True), dim=-1)
+    window = weights.unflatten(-1, (3, 3))  # B×K×3 rows (dy) × 3 columns (dx)
     step = torch.arange(-1, 2, device=cells.device, dtype=torch.float32)  # built on the device: graph-safe
-    dx = (weights.unflatten(-1, (3, 3)).sum(dim=-2) * step).sum(dim=-1)
-    dy = (weights.unflatten(-1, (3, 3)).sum(dim=-1) * step).sum(dim=-1)
+    dx = (window.sum(dim=-2) * step).sum(dim=-1)
+    dy = (window.sum(dim=-1) * step).sum(dim=-1)
     return kp.float() + torch.stack([dx, dy], dim=-1)
 
 
@@ -203,16 +204,6 @@ def decode(cells: torch.Tensor, descriptors: torch.Tensor, size: tuple[int, int]
     kp = torch.stack([torch.gather(x, 1, idx), torch.gather(y, 1, idx)], dim=-1)
     kp = _refine(cells, kp, cell, size) if subpixel else kp.float()
     return kp, scores, sample_descriptor_map(kp, descriptors, cell), valid
-
-
-def sample_descriptor_map(keypoints: torch.Tensor, descriptors: torch.Tensor, cell: int) -> torch.Tensor:
-    """Bilinear samples of a ``B×D×h×w`` map (one value per ``cell×cell`` pixels) at ``B×K×2`` pixel
-    keypoints, as ``B×K×D`` unit vectors. Cell centres sit at ``(i + 0.5)·cell − 0.5`` pixels."""
-    b, d, h, w = descriptors.shape
-    grid = (keypoints + 0.5) / cell - 0.5
-    grid = torch.stack([grid[..., 0] / max(w - 1, 1), grid[..., 1] / max(h - 1, 1)], dim=-1) * 2 - 1
-    out = F.grid_sample(descriptors.float(), grid[:, None], mode="bilinear", align_corners=True)  # B×D×1×K
-    return F.normalize(out[:, :, 0].transpose(1, 2), p=2, dim=-1)
 
 
 def fuse_for_inference(net: nn.Module) -> nn.Module:
