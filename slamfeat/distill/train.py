@@ -1,6 +1,6 @@
 """The distillation loop: a frozen teacher, a student, the chosen losses, checkpoints and resume.
 
-One step: a batch of labelled pairs (a few fresh, the rest from the cache, option="losses"), the student on both
+One step: a batch of labelled pairs (a few fresh, the rest from the cache), the student on both
 images of each pair, the weighted sum of the chosen losses, one AdamW step. The learning rate is a
 function of the step only (linear warm-up, cosine decay), so a resumed run continues exactly.
 Under ``torchrun`` each process draws its own pairs and DistributedDataParallel averages the

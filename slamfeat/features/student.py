@@ -304,7 +304,7 @@ class SlamfeatStudent(TeacherSpaceMixin, Extractor):
         whole extraction as one launch instead of hundreds of small kernels. A shape is captured
         the second time it is seen (a folder of differently sized images never pays for capture);
         None where graphs are off or capture failed (the caller runs eagerly)."""
-        if not self.conf.get("cuda_graphs", True) or not images.is_cuda:
+        if not self.conf["cuda_graphs"] or not images.is_cuda or self.__dict__.get("_graphs_failed"):
             return None
         key = (tuple(images.shape), id(net))
         seen = self.__dict__.setdefault("_shapes_seen", set())
@@ -328,7 +328,9 @@ class SlamfeatStudent(TeacherSpaceMixin, Extractor):
                     static_out = self._detect_and_describe(net, static_in)
                 graphs[key] = (graph, static_in, static_out)
             except RuntimeError:
-                self.conf["cuda_graphs"] = False  # this build or device cannot capture: stay eager
+                # this build or device cannot capture: stay eager (the option, which a features
+                # file records, is left as the user set it)
+                self.__dict__["_graphs_failed"] = True
                 return None
         graph, static_in, static_out = graphs[key]
         static_in.copy_(images)
