@@ -24,6 +24,17 @@ def _padded_pairs(seed=0, dim=32):
     return pairs, d0, m0, d1, m1
 
 
+def _integer_case(seed, batch, n0, n1, dim):
+    """Descriptors of small integers (exact products, many ties) and row/column biases that pad out
+    a fifth of each side, drawn from one generator seeded with ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(-2, 3, (batch, n0, dim), generator=g).half()
+    b = torch.randint(-2, 3, (batch, n1, dim), generator=g).half()
+    row_bias = torch.where(torch.rand(batch, n0, generator=g) < 0.2, -1e4, 0.0)
+    col_bias = torch.where(torch.rand(batch, n1, generator=g) < 0.2, -1e4, 0.0)
+    return a, b, row_bias, col_bias
+
+
 def _topk_reference(a, b, row_bias, col_bias):
     s = torch.bmm(a.float(), b.float().transpose(1, 2)) + row_bias[:, :, None] + col_bias[:, None, :]
     best, arg = s.max(dim=2)
@@ -33,12 +44,8 @@ def _topk_reference(a, b, row_bias, col_bias):
 
 @pytest.mark.parametrize("n1", [1, 63, 64, 65, 200])
 def test_reference_row_pass_equals_topk_over_the_whole_matrix(n1):
-    g = torch.Generator().manual_seed(n1)
     # small integers: exact products and many ties, within a block and across blocks
-    a = torch.randint(-2, 3, (2, 50, 16), generator=g).half()
-    b = torch.randint(-2, 3, (2, n1, 16), generator=g).half()
-    row_bias = torch.where(torch.rand(2, 50, generator=g) < 0.2, -1e4, 0.0)
-    col_bias = torch.where(torch.rand(2, n1, generator=g) < 0.2, -1e4, 0.0)
+    a, b, row_bias, col_bias = _integer_case(n1, 2, 50, n1, 16)
     if n1 > 64:  # the same best column twice, in two blocks: the first wins, the copy is second
         a[0, 0], b[0, 3], b[0, n1 - 1] = 2, 2, 2
         row_bias[0, 0] = col_bias[0, 3] = col_bias[0, n1 - 1] = 0
@@ -103,11 +110,7 @@ def test_unknown_kernel_and_fallback_without_triton():
 @pytest.mark.skipif(not fused.triton_available(), reason="needs CUDA and Triton")
 @pytest.mark.parametrize("n1", [1, 63, 64, 65, 300])
 def test_triton_kernel_equals_its_reference(n1):
-    g = torch.Generator().manual_seed(n1)
-    a = torch.randint(-2, 3, (3, 97, 40), generator=g).half()
-    b = torch.randint(-2, 3, (3, n1, 40), generator=g).half()
-    row_bias = torch.where(torch.rand(3, 97, generator=g) < 0.2, -1e4, 0.0)
-    col_bias = torch.where(torch.rand(3, n1, generator=g) < 0.2, -1e4, 0.0)
+    a, b, row_bias, col_bias = _integer_case(n1, 3, 97, n1, 40)
     expected = fused.row_top2(a, b, row_bias, col_bias, backend="reference")
     got = fused.row_top2(a.cuda(), b.cuda(), row_bias.cuda(), col_bias.cuda(), backend="triton")
     for e, x in zip(expected, got):
