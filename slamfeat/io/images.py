@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -68,38 +69,55 @@ def check_declared_size(path: Path) -> None:
                        f"({MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)")
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet = {"depth": 0, "saved": -1, "devnull": -1, "cv_level": None}  # one silence shared by every thread inside
+
+
 @contextlib.contextmanager
 def quiet_stderr() -> Iterator[None]:
-    """Silence what C libraries (libpng, libjpeg, OpenCV, COLMAP) print on file descriptor 2
-    inside the block; slamfeat reports its own one line."""
+    """Silence what C libraries (libpng, libjpeg, OpenCV's log, COLMAP) print on file descriptor 2
+    inside the block; slamfeat reports its own one line.
+
+    File descriptor 2 and OpenCV's log level belong to the process, and images are decoded on
+    several threads at once: the first thread in silences them and the last one out restores them
+    (a save and restore per thread would let an inner one save the silence as "the original" and
+    leave stderr silenced for good).
+    """
+    with _QUIET_LOCK:
+        if _quiet["depth"] == 0:
+            _quiet["cv_level"] = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+            try:
+                sys.stderr.flush()
+                saved = os.dup(2)
+            except (OSError, ValueError):  # no real stderr (captured): nothing to silence
+                saved = -1
+            if saved >= 0:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                _quiet.update(saved=saved, devnull=devnull)
+        _quiet["depth"] += 1
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (captured): nothing to silence
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _QUIET_LOCK:
+            _quiet["depth"] -= 1
+            if _quiet["depth"] == 0:
+                cv2.utils.logging.setLogLevel(_quiet["cv_level"])
+                if _quiet["saved"] >= 0:
+                    os.dup2(_quiet["saved"], 2)
+                    os.close(_quiet["saved"])
+                    os.close(_quiet["devnull"])
+                    _quiet.update(saved=-1, devnull=-1)
 
 
 def _decode_quietly(data: np.ndarray) -> np.ndarray | None:
     # OpenCV and libpng print their own lines for a corrupt file; slamfeat reports the one line that names it
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
         with quiet_stderr():
             return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error:
         return None
-    finally:
-        logging.setLogLevel(level)
 
 
 def _is_truncated(path: Path, data: np.ndarray) -> bool:
