@@ -205,14 +205,8 @@ def _decoded(todo: list[tuple[str, Path]], workers: int, lookahead: int) -> Iter
 
 
 def extract_batch(extractor: Extractor, images: torch.Tensor) -> list[Features]:
-    """Features of each image of a ``B×C×H×W`` batch, the extractor in evaluation mode, no gradients."""
-    was_training = extractor.training
-    extractor.eval()
-    try:
-        with torch.inference_mode():
-            return extractor(images)
-    finally:
-        extractor.train(was_training)
+    """Features of each image of a ``B×C×H×W`` batch (:meth:`Extractor.extract_batch`)."""
+    return extractor.extract_batch(images)
 
 
 def features_up_to_date(path: str | os.PathLike, images: Sequence[tuple[str, Path]], extractor: Extractor) -> bool:

@@ -214,16 +214,21 @@ class Extractor(nn.Module):
         return out
 
     @torch.inference_mode()
+    def extract_batch(self, images: torch.Tensor) -> list[Features]:
+        """Features of each image of a ``B×C×H×W`` batch, in evaluation mode and without gradients
+        (the mode the extractor was in is restored afterwards)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self(images)
+        finally:
+            self.train(was_training)
+
     def extract(self, image: str | os.PathLike | np.ndarray | torch.Tensor) -> Features:
         """Features of one image: a path, an ``H×W[×C]`` array or a ``[B×]C×H×W`` tensor."""
         if isinstance(image, (str, os.PathLike)):
             image = read_image(image)
-        was_training = self.training
-        self.eval()
-        try:
-            return self(image_to_tensor(image))[0]
-        finally:
-            self.train(was_training)
+        return self.extract_batch(image_to_tensor(image))[0]
 
     def describe_config(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, **self.conf}
