@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", type=int, default=d.cache, help=f"labelled pairs kept for reuse (default {d.cache})")
     p.add_argument("--max-rotation", type=float, default=d.max_rotation,
                    help=f"largest in-plane rotation of the random warps, degrees (default {d.max_rotation:g})")
+    p.add_argument("--max-scale", type=float, default=None,
+                   help="largest zoom of the random warps: they zoom between 1/S and S, log-uniform "
+                        "(default: 0.75 to 1.35); 2 trains for the scale changes of real sequences")
     p.add_argument("--no-prefetch", dest="prefetch", action="store_false",
                    help="make each step's pairs in the training thread (default: the next step's are made in a "
                         "thread while this one trains)")
@@ -75,7 +78,8 @@ def run(args) -> int:
     cfg = DistillConfig(teacher=args.teacher, student=args.student, out=args.out, images=list(args.images or []),
                         teacher_weights=args.teacher_weights, descriptor_dim=args.descriptor_dim,
                         losses=parse_losses(args.losses), steps=args.steps, batch=args.batch, crop=args.crop,
-                        points=args.points, max_rotation=args.max_rotation, prefetch=args.prefetch, fresh=args.fresh,
+                        points=args.points, max_rotation=args.max_rotation, max_scale=args.max_scale,
+                        prefetch=args.prefetch, fresh=args.fresh,
                         cache=args.cache, lr=args.lr, warmup=args.warmup, temperature=args.temperature, margin=args.margin,
                         desdis_regulariser=args.desdis_regulariser, projection=args.projection,
                         checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,

@@ -93,16 +93,25 @@ def folder_images(folders: Sequence[str | os.PathLike], min_side: int) -> list[n
     return out
 
 
+DEFAULT_SCALE = (0.75, 1.35)
+
+
+def scale_range(max_scale: float | None) -> tuple[float, float]:
+    """The range of the warps' zoom: ``(1/max_scale, max_scale)``, or the default (0.75, 1.35) for None."""
+    return DEFAULT_SCALE if max_scale is None else (1.0 / max_scale, max_scale)
+
+
 def random_homography(size: int, rng: np.random.Generator, max_angle: float = 30.0,
-                      scale: tuple[float, float] = (0.75, 1.35), perspective: float = 0.12,
+                      scale: tuple[float, float] = DEFAULT_SCALE, perspective: float = 0.12,
                       shift: float = 0.1) -> np.ndarray:
     """A random ``3×3`` homography of a ``size×size`` crop onto itself (pixel-centre coordinates):
-    rotation about the centre, scale, corner jitter (perspective) and translation."""
+    rotation about the centre, zoom (log-uniform in ``scale``), corner jitter (perspective) and
+    translation."""
     c = (size - 1) / 2.0
     corners = np.array([[0, 0], [size - 1, 0], [size - 1, size - 1], [0, size - 1]], np.float64) - c
     a = np.deg2rad(rng.uniform(-max_angle, max_angle))
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    moved = corners @ rot.T * rng.uniform(*scale)
+    moved = corners @ rot.T * np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1])))
     moved += rng.uniform(-perspective, perspective, size=(4, 2)) * size
     moved += rng.uniform(-shift, shift, size=2) * size + c
     return cv2.getPerspectiveTransform((corners + c).astype(np.float32), moved.astype(np.float32)).astype(np.float64)
@@ -130,9 +139,10 @@ class Pair:
     H: np.ndarray
 
 
-def make_pair(image: np.ndarray, size: int, rng: np.random.Generator, max_angle: float = 30.0) -> Pair:
+def make_pair(image: np.ndarray, size: int, rng: np.random.Generator, max_angle: float = 30.0,
+              max_scale: float | None = None) -> Pair:
     """A training pair from one RGB uint8 image: a random crop (random scale) and its warp, rotated
-    by at most ``max_angle`` degrees."""
+    by at most ``max_angle`` degrees and zoomed within :func:`scale_range` of ``max_scale``."""
     h, w = image.shape[:2]
     s = min(h, w)
     side = rng.uniform(min(size, s) * 0.9, min(s, size * 2.0))  # crop side in the source image
@@ -140,7 +150,7 @@ def make_pair(image: np.ndarray, size: int, rng: np.random.Generator, max_angle:
     x0, y0 = rng.uniform(0, w - side), rng.uniform(0, h - side)
     k = (size - 1) / max(side - 1, 1)
     crop = np.array([[k, 0, -x0 * k], [0, k, -y0 * k], [0, 0, 1]])  # source → A
-    H = random_homography(size, rng, max_angle=max_angle)
+    H = random_homography(size, rng, max_angle=max_angle, scale=scale_range(max_scale))
     src = image.astype(np.float32) / 255.0
     a = cv2.warpPerspective(src, crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     b = cv2.warpPerspective(src, H @ crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)

@@ -42,9 +42,9 @@ def _to_uint8(x: np.ndarray) -> torch.Tensor:
 
 
 def make_pairs(images: list[np.ndarray], count: int, size: int, rng: np.random.Generator,
-               max_angle: float = 30.0) -> list[Pair]:
+               max_angle: float = 30.0, max_scale: float | None = None) -> list[Pair]:
     """``count`` pairs from random images (the CPU part of a step, which can run ahead in a thread)."""
-    return [make_pair(images[int(rng.integers(len(images)))], size, rng, max_angle) for _ in range(count)]
+    return [make_pair(images[int(rng.integers(len(images)))], size, rng, max_angle, max_scale) for _ in range(count)]
 
 
 def label(pairs: list[Pair], teacher: Teacher, points: int, border: int = 8) -> list[Sample]:

@@ -57,6 +57,7 @@ class DistillConfig:
     fresh: int = 2  # pairs labelled by the teacher per step (the rest come from the cache)
     cache: int = 1500
     max_rotation: float = 30.0  # degrees, of the random warps
+    max_scale: float | None = None  # warps zoom within [1/max_scale, max_scale]; None: 0.75–1.35
     prefetch: bool = True  # make the next step's pairs in a thread during this step
     lr: float = 2e-3
     warmup: int = 100
@@ -117,6 +118,8 @@ def check_config(cfg: DistillConfig) -> None:
             raise BadInput(f"{name} {v}: must be at least 1", option=name)
     if not 0 <= cfg.max_rotation <= 180:
         raise BadInput(f"max_rotation {cfg.max_rotation:g}: must be between 0 and 180 degrees", option="max_rotation")
+    if cfg.max_scale is not None and not 1 <= cfg.max_scale <= 4:
+        raise BadInput(f"max_scale {cfg.max_scale:g}: must be between 1 and 4", option="max_scale")
     if cfg.projection not in ("linear", "none"):
         raise BadInput(f"projection {cfg.projection!r}: choose linear or none", option="projection")
     student = build_student(cfg.student, cfg.descriptor_dim)
@@ -336,7 +339,8 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
         return min(max(cfg.fresh, cfg.batch - cached) if cfg.cache > 0 else cfg.batch, cfg.batch)
 
     def pairs_for(step: int, count: int) -> list:  # its own generator: the same pairs with or without prefetch
-        return make_pairs(images, count, cfg.crop, np.random.default_rng([cfg.seed, rank, step, 1]), cfg.max_rotation)
+        return make_pairs(images, count, cfg.crop, np.random.default_rng([cfg.seed, rank, step, 1]), cfg.max_rotation,
+                          cfg.max_scale)
 
     pool = ThreadPoolExecutor(1) if cfg.prefetch else None
     pending = None

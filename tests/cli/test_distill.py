@@ -27,3 +27,9 @@ def test_descriptor_size_that_does_not_fit_the_losses(distill_images, tmp_path):
                    "--losses", "absolute", "--projection", "none", "--images", str(distill_images),
                    "--out", str(tmp_path / "s.pt"))
     assert_one_line_error(proc, "--descriptor-dim", "descriptor size 64", "absolute", "128")
+
+
+def test_zoom_range_out_of_bounds(distill_images, tmp_path):
+    proc = run_cli(*tiny_distill_args(distill_images, tmp_path / "s.pt"), "--max-scale", "5")
+    assert_one_line_error(proc, "--max-scale", "max_scale 5", "between 1 and 4")
+    assert not (tmp_path / "s.pt").exists()
