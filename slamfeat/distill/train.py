@@ -313,7 +313,8 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
     wrapped: nn.Module = model
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    conf = {"detection_threshold": teacher.score_threshold}
+    # the threshold the student is validated at is the one its checkpoint keeps (not the teacher's)
+    conf = {"detection_threshold": float(student.conf["detection_threshold"])}
     log_path = Path(cfg.log) if cfg.log else Path(str(cfg.out) + ".log.jsonl")
     log = None
     if rank == 0:

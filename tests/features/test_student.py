@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from fixtures.core import small_image
 from slamfeat.errors import BadInput
 from slamfeat.features import REGISTRY, load_extractor
 from slamfeat.features.student import ARCHS, build_student, load_student, refine_subpixel
@@ -131,6 +132,17 @@ def test_batched_decoding_equals_one_image_at_a_time(astronaut_small):
         assert len(a) == len(b) > 50
         assert torch.allclose(a.keypoints, b.keypoints, atol=1e-3)
         assert torch.allclose(a.descriptors, b.descriptors, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["slamfeat-lite", "slamfeat-base"])
+def test_keypoint_budget_is_filled_on_textured_photographs(name):
+    """``max_keypoints=2048`` gives 2,048 keypoints on textured 480×640 photographs, with the shipped
+    weights and with the student's own default threshold (what a freshly distilled one keeps)."""
+    shipped = load_extractor(name, max_keypoints=2048)
+    assert shipped.conf["detection_threshold"] == build_student(name).conf["detection_threshold"]
+    for photo in ("gravel", "chelsea"):
+        assert len(shipped.extract(small_image(photo, (640, 480)))) == 2048
+    assert len(shipped.extract(small_image("brick", (640, 480)))) < 2048  # a flat wall has fewer corners
 
 
 def test_cell_peaks_keep_one_peak_per_neighbourhood():
