@@ -78,6 +78,16 @@ def init_from_env(device: str | torch.device | None = "auto") -> None:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
 
 
+def leave() -> None:
+    """Leave the process group before the interpreter exits (nothing outside one).
+
+    Left to interpreter shutdown, gloo's threads can be torn down while still joinable, and the
+    process aborts after its work is done ("terminate called without an active exception").
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def current_shard() -> Shard | None:
     """This process's shard inside an initialised process group of more than one process; else None."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
@@ -86,4 +96,4 @@ def current_shard() -> Shard | None:
     return Shard(torch.distributed.get_rank(), world) if world > 1 else None
 
 
-__all__ = ["Shard", "launched", "init_from_env", "current_shard"]
+__all__ = ["Shard", "launched", "init_from_env", "leave", "current_shard"]

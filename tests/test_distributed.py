@@ -117,3 +117,15 @@ def test_a_cut_short_shard_starts_again(tmp_path):
 def test_without_torchrun_there_is_no_shard():
     assert "WORLD_SIZE" not in os.environ or os.environ["WORLD_SIZE"] == "1"
     assert current_shard() is None
+
+
+def test_a_command_leaves_the_process_group_it_ran_in(tmp_path):
+    """The process group is destroyed when the command returns: left to interpreter shutdown, gloo's
+    threads can abort a finished rank (pytorch/pytorch#190489), which failed this file's torchrun test."""
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        assert main(["pairs", str(tmp_path / "missing"), "--out", str(tmp_path / "p.txt")]) == 2
+        assert not torch.distributed.is_initialized()
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

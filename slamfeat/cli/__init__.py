@@ -140,7 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"slamfeat: internal error: {type(e).__name__}: {e} (set SLAMFEAT_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        _leave_process_group()
     return int(code or 0)
+
+
+def _leave_process_group() -> None:
+    """Under torchrun: leave the group that extract or match joined (torch is not imported otherwise)."""
+    if "slamfeat.distributed" in sys.modules:
+        sys.modules["slamfeat.distributed"].leave()
 
 
 def entry() -> None:
