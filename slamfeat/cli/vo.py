@@ -24,8 +24,24 @@ def add_vo_args(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--show", action="store_true", help="open a live view of the tracked matches")
     add_model_args(p)
     add_matcher_args(p)
+    p.add_argument("--fallback-matcher", default=None, choices=["nn", "lightglue"],
+                   help="tried on a frame the --matcher cannot track before it counts as lost, e.g. lightglue "
+                        "behind nn: nn's speed, LightGlue's robustness on fast turns (default none)")
     add_device_arg(p)
     add_json_arg(p)
+
+
+def fallback_config(args: argparse.Namespace):
+    """The :class:`slamfeat.matching.MatcherConfig` of ``--fallback-matcher`` (None without one): the
+    matching flags apply to it as to ``--matcher``."""
+    from ..errors import BadInput
+
+    if args.fallback_matcher is None:
+        return None
+    if args.fallback_matcher == args.matcher:
+        raise BadInput(f"fallback matcher {args.fallback_matcher!r} is the matcher itself; name the other one",
+                       option="fallback_matcher")
+    return matcher_config(argparse.Namespace(**{**vars(args), "matcher": args.fallback_matcher}))
 
 
 def add_parser(sub) -> None:
@@ -48,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     written = {"output folder": args.out, **{f"run's {name}": Path(args.out) / name for name in VO_FILES}}
     check_paths(args, written, {"source": args.source, "weights file": args.weights})
     output_folder(args.out, "VO output folder", create=False)
-    config = VOConfig(matcher=matcher_config(args))
+    config = VOConfig(matcher=matcher_config(args), fallback_matcher=fallback_config(args))
     if args.source is None:
         print("source: the embedded default sequence (rendered once, then cached)")
     path = Path(args.source) if args.source is not None else default_sequence()
@@ -62,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"intrinsics: none given, guessed fx = fy = {camera.K[0, 0]:.1f} px (give --calib or --fov)")
     keys = ["frames", "tracked_frames", "keyframes", "fps", "trajectory_length", "ate_rmse", "ate_rmse_rel",
             "rpe_trans", "rpe_rot_deg"]
-    print_table([[k, report[k]] for k in keys if k in report] + [["matcher", describe_matcher(report["matcher"])]],
-                ["vo " + str(args.model), Path(source.name).name])
+    rows = [[k, report[k]] for k in keys if k in report] + [["matcher", describe_matcher(report["matcher"])]]
+    if "fallback_matcher" in report:
+        rows.append(["fallback", f"{describe_matcher(report['fallback_matcher'])}: {report['fallback_frames']} frames"])
+    print_table(rows, ["vo " + str(args.model), Path(source.name).name])
     for what, where in (("trajectory", outputs.trajectory), ("plot", outputs.plot), ("matches video", outputs.video),
                         ("map", outputs.map), ("report", outputs.report)):
         if where is not None:

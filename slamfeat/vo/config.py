@@ -31,4 +31,7 @@ class VOConfig:
     relocalise: bool = True  # when lost, try PnP against the last keyframe before re-initialising
     reinitialise_after: int = 3  # lost frames before a new initialisation starts
     matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn (the features' defaults) or lightglue
+    # tried on a frame that ``matcher`` cannot track, before the frame counts as lost (e.g. LightGlue
+    # behind mutual NN: NN's speed on most frames, LightGlue's robustness on fast turns); None: none
+    fallback_matcher: MatcherConfig | None = None
     matcher_device: str | None = None

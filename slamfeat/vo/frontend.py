@@ -21,6 +21,7 @@ from dataclasses import asdict
 import cv2
 import numpy as np
 
+from ..errors import BadInput
 from ..features import Extractor
 from ..geometry.pose import invert_pose
 from ..matching.matcher import Matcher
@@ -52,6 +53,13 @@ class VisualOdometry:
         self.cfg = config or VOConfig()
         # by default the matcher runs where the extractor does
         self.matcher = Matcher(self.cfg.matcher, extractor, self.cfg.matcher_device or extractor.device)
+        self.fallback = None
+        if self.cfg.fallback_matcher is not None:
+            try:
+                self.fallback = Matcher(self.cfg.fallback_matcher, extractor, self.cfg.matcher_device or extractor.device)
+            except BadInput as e:  # named as the fallback's fault, not the matcher's
+                raise BadInput(str(e), option="fallback_matcher") from None
+        self.fallback_frames = 0  # frames the fallback matcher tracked after the matcher failed
         self.map = PointMap()
         self.state = TrackerState.INITIALISING
         self.segment = -1
@@ -108,6 +116,7 @@ class VisualOdometry:
 
     def summary(self) -> dict:
         return {"keyframes": len(self.map.keyframes), "lost_frames": self.lost_frames, "failures": self.failures,
+                "fallback_frames": self.fallback_frames,
                 "reinitialisations": self.reinitialisations, "map_points": int(self.map.alive.sum()),
                 "config": asdict(self.cfg)}
 
@@ -138,15 +147,15 @@ class VisualOdometry:
 
     # ----------------------------------------------------------------- tracking
     def _localise(self, frame: Frame, guess: np.ndarray | None, iterations: int,
-                  pairs: np.ndarray | None = None) -> Localisation | None:
-        return localise(self.map, self.map.keyframes[-1], frame, self.matcher, self.K, self.cfg, guess, iterations,
-                        pairs)
+                  pairs: np.ndarray | None = None, matcher: Matcher | None = None) -> Localisation | None:
+        return localise(self.map, self.map.keyframes[-1], frame, matcher or self.matcher, self.K, self.cfg, guess,
+                        iterations, pairs)
 
     def _track(self, frame: Frame) -> FrameResult:
-        pairs = match_map_points(self.map, self.map.keyframes[-1], frame, self.matcher)
-        found = self._localise(frame, self.motion.predict(), self.cfg.pnp_iterations, pairs)
-        if found is None:
-            found = self._localise(frame, None, 3 * self.cfg.pnp_iterations, pairs)
+        found = self._track_with(frame, self.matcher)
+        if found is None and self.fallback is not None:
+            found = self._track_with(frame, self.fallback)
+            self.fallback_frames += found is not None
         if found is None:
             self.state = TrackerState.LOST
             self.lost_run = 1
@@ -154,6 +163,15 @@ class VisualOdometry:
             self.motion.stop()
             return FrameResult.lost(frame)
         return self._accept(frame, found)
+
+    def _track_with(self, frame: Frame, matcher: Matcher) -> Localisation | None:
+        """PnP against the last keyframe's map points matched by ``matcher``: from the predicted pose, then
+        by plain RANSAC."""
+        pairs = match_map_points(self.map, self.map.keyframes[-1], frame, matcher)
+        found = self._localise(frame, self.motion.predict(), self.cfg.pnp_iterations, pairs)
+        if found is None:
+            found = self._localise(frame, None, 3 * self.cfg.pnp_iterations, pairs)
+        return found
 
     def _accept(self, frame: Frame, found: Localisation) -> FrameResult:
         kf = self.map.keyframes[-1]
@@ -194,6 +212,9 @@ class VisualOdometry:
     def _recover(self, frame: Frame) -> list[FrameResult]:
         if self.cfg.relocalise and self.map.keyframes and self.motion.T_cam_world is not None:
             found = self._localise(frame, None, 3 * self.cfg.pnp_iterations)
+            if found is None and self.fallback is not None:
+                found = self._localise(frame, None, 3 * self.cfg.pnp_iterations, matcher=self.fallback)
+                self.fallback_frames += found is not None
             if found is not None:  # relocalised against the last keyframe
                 out = self._drop_pending()
                 self.state, self.lost_run = TrackerState.TRACKING, 0

@@ -89,6 +89,8 @@ def _run_vo(source, extractor, camera, out_dir: Path, config, max_frames, draw, 
         "source": source.name,
         "model": model_name or extractor.name,
         "matcher": vo.matcher.describe(),
+        **({"fallback_matcher": vo.fallback.describe(), "fallback_frames": vo.fallback_frames}
+           if vo.fallback is not None else {}),
         "frames": frames,
         "tracked_frames": len(tracked),
         "keyframes": len(vo.map.keyframes),

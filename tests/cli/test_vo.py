@@ -82,3 +82,19 @@ def test_frames_of_changing_size(vo_frames, tmp_path, vo):
 def test_intrinsics_that_do_not_fit_the_image(vo_frames, tmp_path, flag, vo):
     folder = write_frame_folder(vo_frames[:2], tmp_path / "frames")
     assert_one_line_error(vo(folder, "--out", tmp_path / "out", flag), flag.split("=")[0])
+
+
+def test_fallback_matcher_in_the_report_and_refused_where_it_cannot_serve(airsim_sequence, tmp_path, vo, capsys):
+    report = tmp_path / "r.json"
+    code = run_in_process(capsys, "vo", airsim_sequence, "--out", tmp_path / "ok", "--model", "slamfeat-lite",
+                          "--fallback-matcher", "lightglue", "--max-frames", "6", "--no-video", "--json", report,
+                          "--device", "cpu")
+    assert code.returncode == 0, code.stderr
+    r = json.loads(report.read_text())
+    assert r["matcher"]["name"] == "nn" and r["fallback_matcher"]["name"] == "lightglue"
+    assert 0 <= r["fallback_frames"] <= r["tracked_frames"]
+    assert_one_line_error(vo(airsim_sequence, "--out", tmp_path / "a", "--fallback-matcher", "nn"),
+                          "--fallback-matcher", "the matcher itself")
+    # sift has no LightGlue: the fault is the fallback's, and says what would work
+    assert_one_line_error(vo(airsim_sequence, "--out", tmp_path / "b", "--fallback-matcher", "lightglue"),
+                          "--fallback-matcher", "LightGlue", "nn matcher")

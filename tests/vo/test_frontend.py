@@ -2,9 +2,11 @@
 same result from a video and an image folder of the same frames."""
 
 import numpy as np
+import torch
 import pytest
 
 from fixtures.vo import BLANK_FRAMES, write_frame_folder, write_lossless_video
+from slamfeat.matching import MatcherConfig
 from slamfeat.vo import VOConfig, VisualOdometry, choose_camera, open_source, trajectory_errors
 
 
@@ -80,3 +82,39 @@ def test_frames_without_structure_are_lost_not_fatal(vo_extractor):
     vo, results = _run(source, vo_extractor, fov=90.0)
     assert len(results) == len(images)
     assert all(r.T_world_cam is None for r in results)
+
+
+class _Blindable:
+    """A matcher that finds nothing while ``blind`` is set (a stretch the primary matcher cannot track)."""
+
+    def __init__(self, matcher):
+        self.inner, self.blind = matcher, False
+
+    def match(self, f0, f1):
+        m0, scores = self.inner.match(f0, f1)
+        return (torch.full_like(m0, -1), scores) if self.blind else (m0, scores)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_fallback_matcher_tracks_the_frames_the_matcher_cannot(airsim_sequence, vo_extractor, fallback):
+    source = open_source(airsim_sequence)
+    camera = choose_camera(source)
+    config = VOConfig(fallback_matcher=MatcherConfig("nn", ratio=0.9) if fallback else None)
+    vo = VisualOdometry(vo_extractor, camera.K, camera.dist, config)
+    vo.matcher = primary = _Blindable(vo.matcher)
+    blind = range(12, 16)
+    results = []
+    for index, (timestamp, image) in enumerate(source.frames()):
+        primary.blind = index in blind
+        results += vo.process(timestamp, image, index)
+    results += vo.finish()
+    status = [r.status for r in results]
+    if not fallback:
+        assert all(status[i] == "lost" for i in blind) and vo.fallback_frames == 0, status
+        return
+    assert vo.lost_frames == 0 and vo.fallback_frames == len(blind), status
+    times, poses, _ = _poses(results)
+    assert trajectory_errors(times, poses, *source.ground_truth).ate_rmse_rel < 0.02
