@@ -1,12 +1,13 @@
 """Which step of the VO front end LightGlue helps or hurts: the ablations of README's matcher section.
 
-    python scripts/vo_matcher_ablation.py runs/hard_sequence VARIANT [--pnp-px PX] [slamfeat vo flags …]
+    python scripts/vo_matcher_ablation.py runs/hard_sequence VARIANT [--pnp-px PX] [--refine-px PX] [vo flags …]
 
 VARIANT: ``nn`` and ``lightglue`` (the plain matchers), ``lightglue-track`` (LightGlue to track,
 mutual NN for the first map and new points), ``lightglue-map`` (the other way round),
 ``union`` (LightGlue's matches plus the mutual-NN ones on keypoints it left unmatched) and
 ``agree`` (only the LightGlue matches whose keypoints are each other's nearest descriptor on one
-side). ``--pnp-px`` sets the tracker's PnP inlier threshold (``VOConfig.pnp_reprojection_px``, 3 px).
+side). ``--pnp-px`` sets the tracker's PnP inlier threshold (``VOConfig.pnp_reprojection_px``, 3 px),
+``--refine-px`` its second refinement (``VOConfig.pnp_refine_px``, off).
 Runs ``slamfeat vo`` with slamfeat-base (``--model`` overrides) and prints the report's accuracy line.
 """
 
@@ -52,7 +53,8 @@ VARIANTS = {  # variant: (matcher, function used to track, function used to map)
 }
 
 
-def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None) -> dict:
+def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None,
+        refine_px: float | None = None) -> dict:
     matcher, track, mapping = VARIANTS[variant]
     tracking.match_keypoints, frontend.match_keypoints = track, mapping
     init = frontend.VisualOdometry.__init__
@@ -62,6 +64,8 @@ def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None
         nn_matcher[:] = [Matcher(MatcherConfig(), extractor, "cpu")]
         if pnp_px is not None:
             self.cfg.pnp_reprojection_px = pnp_px
+        if refine_px is not None:
+            self.cfg.pnp_refine_px = refine_px
 
     frontend.VisualOdometry.__init__ = init_with_nn
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,10 +80,11 @@ def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[2] not in VARIANTS:
         sys.exit(f"usage: {sys.argv[0]} SOURCE {{{'|'.join(VARIANTS)}}} [slamfeat vo flags]")
-    flags, pnp_px = sys.argv[3:], None
-    if "--pnp-px" in flags:
-        at = flags.index("--pnp-px")
-        pnp_px, flags = float(flags[at + 1]), flags[:at] + flags[at + 2:]
-    r = run(sys.argv[1], sys.argv[2], flags, pnp_px)
+    flags, settings = sys.argv[3:], {}
+    for name in ("--pnp-px", "--refine-px"):
+        if name in flags:
+            at = flags.index(name)
+            settings[name], flags = float(flags[at + 1]), flags[:at] + flags[at + 2:]
+    r = run(sys.argv[1], sys.argv[2], flags, settings.get("--pnp-px"), settings.get("--refine-px"))
     print(sys.argv[2], *sys.argv[3:], *(f"{k}={r[k]:.4g}" for k in ("ate_rmse_rel", "rpe_trans", "rpe_rot_deg")),
           f"lost={r['lost_frames']} keyframes={r['keyframes']}")

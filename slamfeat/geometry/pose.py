@@ -76,10 +76,12 @@ def pose_error(T_0to1: np.ndarray, R: np.ndarray, t: np.ndarray) -> tuple[float,
 
 def solve_pnp(X: np.ndarray, x: np.ndarray, K: np.ndarray, guess: np.ndarray | None = None,
               reprojection_px: float = 3.0, iterations: int = 100,
-              min_inliers: int = 15) -> tuple[np.ndarray, np.ndarray] | None:
+              min_inliers: int = 15, refine_px: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """World-to-camera pose from ``N`` 3-D points ``X`` (``N×3``) and their pixels ``x`` (``N×2``).
 
-    RANSAC PnP (from ``guess``, a ``4×4`` pose, when given), then Levenberg-Marquardt on the inliers.
+    RANSAC PnP (from ``guess``, a ``4×4`` pose, when given), then Levenberg-Marquardt on the inliers;
+    with ``refine_px`` below ``reprojection_px``, a second Levenberg-Marquardt on the inliers within
+    ``refine_px`` of the first pose (when at least ``min_inliers``).
     Returns ``(T_cam_world 4×4, inlier row indices)`` or None.
     """
     if len(X) < max(min_inliers, 6):
@@ -99,16 +101,26 @@ def solve_pnp(X: np.ndarray, x: np.ndarray, K: np.ndarray, guess: np.ndarray | N
         return None
     inl = inl.ravel()
     rvec, tvec = cv2.solvePnPRefineLM(X[inl], x[inl], K, None, rvec, tvec)
+    if refine_px is not None and refine_px < reprojection_px:
+        close = np.nonzero(_reprojection_errors(X, x, K, rvec, tvec) < refine_px)[0]
+        if len(close) >= min_inliers:
+            rvec, tvec = cv2.solvePnPRefineLM(X[close], x[close], K, None, rvec, tvec)
     R, _ = cv2.Rodrigues(rvec)
     T = pose_matrix(R, tvec)
     # keep the inliers of the refined pose
-    Xc = X @ R.T + tvec.ravel()
-    z = Xc[:, 2]
-    proj = Xc[:, :2] / np.where(z > 1e-9, z, 1.0)[:, None] * K[[0, 1], [0, 1]] + K[:2, 2]
-    good = np.nonzero((z > 1e-9) & (np.linalg.norm(proj - x, axis=1) < reprojection_px))[0]
+    good = np.nonzero(_reprojection_errors(X, x, K, rvec, tvec) < reprojection_px)[0]
     if len(good) < min_inliers:
         return None
     return T, good
+
+
+def _reprojection_errors(X: np.ndarray, x: np.ndarray, K: np.ndarray, rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:
+    """Pixel distance of each projected point from its pixel (infinite behind the camera)."""
+    R, _ = cv2.Rodrigues(rvec)
+    Xc = X @ R.T + tvec.ravel()
+    z = Xc[:, 2]
+    proj = Xc[:, :2] / np.where(z > 1e-9, z, 1.0)[:, None] * K[[0, 1], [0, 1]] + K[:2, 2]
+    return np.where(z > 1e-9, np.linalg.norm(proj - x, axis=1), np.inf)
 
 
 __all__ = ["pose_matrix", "transform", "invert_pose", "relative_pose", "rotation_angle_deg", "angle_error_R",

@@ -17,6 +17,7 @@ class VOConfig:
     max_init_frames: int = 20  # an initialisation reference older than this is replaced
     essential_ransac_px: float = 1.0
     pnp_reprojection_px: float = 3.0
+    pnp_refine_px: float | None = None  # refine the pose again on the inliers this close (None: off)
     pnp_iterations: int = 100
     min_tracked_points: int = 20  # PnP inliers below this: the frame is lost
     keyframe_min_ratio: float = 0.6  # new keyframe when tracked points < ratio × those of the first frame after it

@@ -76,7 +76,8 @@ def localise(point_map: PointMap, kf: Keyframe, frame: Frame, matcher: Matcher, 
     with_point[with_point] = point_map.alive[ids[with_point]]
     candidates, ids = pairs[with_point], ids[with_point]
     found = solve_pnp(point_map.xyz[ids], frame.keypoints[candidates[:, 1]], K, guess,
-                      cfg.pnp_reprojection_px, iterations, cfg.min_tracked_points)
+                      cfg.pnp_reprojection_px, iterations, cfg.min_tracked_points,
+                      cfg.pnp_refine_px)
     if found is None:
         return None
     T, inliers = found
@@ -96,5 +97,6 @@ def place_frame(point_map: PointMap, kf: Keyframe, frame: Frame, matcher: Matche
         ids = kf.point_ids[pairs[:, 0]]
         has = ids >= 0
         X, x = point_map.xyz[ids[has]], frame.keypoints[pairs[has, 1]]
-    found = solve_pnp(X, x, K, None, cfg.pnp_reprojection_px, cfg.pnp_iterations, cfg.min_tracked_points)
+    found = solve_pnp(X, x, K, None, cfg.pnp_reprojection_px, cfg.pnp_iterations, cfg.min_tracked_points,
+                      cfg.pnp_refine_px)
     return None if found is None else found[0]
