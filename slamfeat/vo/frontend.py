@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -51,12 +52,13 @@ class VisualOdometry:
         self.K = np.asarray(K, np.float64)
         self.dist = None if dist is None else np.asarray(dist, np.float64)
         self.cfg = config or VOConfig()
-        # by default the matcher runs where the extractor does
-        self.matcher = Matcher(self.cfg.matcher, extractor, self.cfg.matcher_device or extractor.device)
+        # by default the matchers run where the extractor does
+        device = self.cfg.matcher_device or extractor.device
+        self.matcher = Matcher(self.cfg.matcher, extractor, device)
         self.fallback = None
         if self.cfg.fallback_matcher is not None:
             try:
-                self.fallback = Matcher(self.cfg.fallback_matcher, extractor, self.cfg.matcher_device or extractor.device)
+                self.fallback = Matcher(self.cfg.fallback_matcher, extractor, device)
             except BadInput as e:  # named as the fallback's fault, not the matcher's
                 raise BadInput(str(e), option="fallback_matcher") from None
         self.fallback_frames = 0  # frames the fallback matcher tracked after the matcher failed
@@ -151,11 +153,16 @@ class VisualOdometry:
         return localise(self.map, self.map.keyframes[-1], frame, matcher or self.matcher, self.K, self.cfg, guess,
                         iterations, pairs)
 
-    def _track(self, frame: Frame) -> FrameResult:
-        found = self._track_with(frame, self.matcher)
+    def _with_fallback(self, attempt: Callable[[Matcher], Localisation | None]) -> Localisation | None:
+        """``attempt`` with the matcher, then with the fallback matcher (counted when it succeeds)."""
+        found = attempt(self.matcher)
         if found is None and self.fallback is not None:
-            found = self._track_with(frame, self.fallback)
+            found = attempt(self.fallback)
             self.fallback_frames += found is not None
+        return found
+
+    def _track(self, frame: Frame) -> FrameResult:
+        found = self._with_fallback(lambda matcher: self._track_with(frame, matcher))
         if found is None:
             self.state = TrackerState.LOST
             self.lost_run = 1
@@ -211,10 +218,8 @@ class VisualOdometry:
     # ----------------------------------------------------------------- initialisation and recovery
     def _recover(self, frame: Frame) -> list[FrameResult]:
         if self.cfg.relocalise and self.map.keyframes and self.motion.T_cam_world is not None:
-            found = self._localise(frame, None, 3 * self.cfg.pnp_iterations)
-            if found is None and self.fallback is not None:
-                found = self._localise(frame, None, 3 * self.cfg.pnp_iterations, matcher=self.fallback)
-                self.fallback_frames += found is not None
+            found = self._with_fallback(
+                lambda matcher: self._localise(frame, None, 3 * self.cfg.pnp_iterations, matcher=matcher))
             if found is not None:  # relocalised against the last keyframe
                 out = self._drop_pending()
                 self.state, self.lost_run = TrackerState.TRACKING, 0
