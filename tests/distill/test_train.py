@@ -128,3 +128,60 @@ def test_prefetched_pairs_train_exactly_as_without(distill_images, tmp_path, one
         logs.append([{k: v for k, v in json.loads(l).items() if k != "t"}
                      for l in open(str(cfg.out) + ".log.jsonl")][1:])
     assert len(logs[0]) == 3 and logs[0] == logs[1]
+
+
+def test_grown_student_starts_as_the_checkpoint_it_grows_from(tmp_path):
+    """``--init`` with a checkpoint of the base student from before its ⅛ descriptor head (the
+    package's own): the head starts at zero, so the grown student extracts what the checkpoint did."""
+    from slamfeat.distill.train import _initialise
+    from slamfeat.features.weights import PACKAGE_WEIGHTS
+
+    shipped = PACKAGE_WEIGHTS / "slamfeat-base.pt"
+    old = load_student(shipped)  # old checkpoints keep loading, as they were built
+    ckpt = torch.load(shipped, weights_only=True)
+    if any(k.startswith("descriptor8.") for k in ckpt["state_dict"]):
+        pytest.skip("the shipped base already has the ⅛ descriptor head")
+    assert not hasattr(old.net, "descriptor8")
+    cfg = DistillConfig("aliked-n16", "slamfeat-base", str(tmp_path / "g.pt"), images=["unused"])
+    grown = build_student("slamfeat-base")
+    assert hasattr(grown.net, "descriptor8")
+    _initialise(str(shipped), grown, DistillModel(grown, 128, cfg))
+    image = torch.rand(1, 3, 96, 128)
+    a, b = old.extract(image), grown.extract(image)
+    assert len(a.keypoints) > 50
+    assert torch.equal(a.keypoints, b.keypoints) and torch.allclose(a.descriptors, b.descriptors, atol=1e-6)
+    # the grown head trains: its output enters the descriptors
+    with torch.no_grad():
+        grown.net.descriptor8[-1].weight.normal_(std=0.1)
+    assert not torch.allclose(grown.extract(image).descriptors, a.descriptors, atol=1e-3)
+
+    # a checkpoint that lacks any other tensor does not start a run
+    broken = dict(ckpt, state_dict={k: v for k, v in ckpt["state_dict"].items() if not k.startswith("detector.")})
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(BadInput, match="do not fit"):
+        _initialise(str(tmp_path / "broken.pt"), build_student("slamfeat-base"), DistillModel(grown, 128, cfg))
+
+
+def test_run_started_before_the_descriptor_head_resumes_as_it_began(distill_images, tmp_path, one_thread,
+                                                                    monkeypatch):
+    from slamfeat.features.student import ARCHS
+
+    out = tmp_path / "base.pt"
+    cfg = DistillConfig("aliked-t16", "slamfeat-base", str(out), images=[str(distill_images)], steps=1, batch=2,
+                        crop=64, points=16, warmup=1, checkpoint_every=0)
+    with monkeypatch.context() as m:  # a run of the earlier base preset, its checkpoint as it wrote them
+        m.setitem(ARCHS["slamfeat-base"], "context_descriptor", False)
+        distill(cfg)
+    ckpt = torch.load(out, weights_only=True)
+    ckpt["arch_conf"] = {k: v for k, v in ckpt["arch_conf"].items() if k != "context_descriptor"}
+    torch.save(ckpt, out)
+    assert not any(k.startswith("descriptor8.") for k in ckpt["state_dict"])
+    cfg.steps, cfg.resume = 2, True
+    assert distill(cfg)["start_step"] == 1
+    resumed = torch.load(out, weights_only=True)
+    assert resumed["step"] == 2 and not any(k.startswith("descriptor8.") for k in resumed["state_dict"])
+    assert not hasattr(load_student(out).net, "descriptor8")
+    # a fresh run of today's preset has the head
+    cfg.out, cfg.steps, cfg.resume = str(tmp_path / "new.pt"), 1, False
+    distill(cfg)
+    assert hasattr(load_student(cfg.out).net, "descriptor8")
