@@ -30,25 +30,6 @@ def test_onnx_matches_pytorch(student_and_image, tmp_path):
     np.testing.assert_allclose(desc, ref.descriptors.numpy(), atol=1e-4)
 
 
-def test_onnx_of_base_with_its_eighth_resolution_descriptor_head(tmp_path):
-    """The base preset's second descriptor head (⅛ map, upsampled) exports and runs as in PyTorch."""
-    ort = pytest.importorskip("onnxruntime")
-    from slamfeat.features.student import build_student
-
-    torch.manual_seed(0)
-    student = build_student("slamfeat-base", max_keypoints=200, detection_threshold=0.0)
-    with torch.no_grad():
-        student.net.descriptor8[-1].weight.normal_(std=0.05)  # trained heads are not zero
-    image = torch.from_numpy(small_image("coffee", (128, 96))).permute(2, 0, 1)[None].float() / 255
-    path = export_student(student, "onnx", tmp_path / "base.onnx", (96, 128))
-    ref = student.extract(image)
-    x, _ = student.preprocess(image)
-    kp, _, desc = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})
-    assert len(ref) > 50
-    np.testing.assert_allclose(kp, ref.keypoints.numpy(), atol=1e-3)
-    np.testing.assert_allclose(desc, ref.descriptors.numpy(), atol=1e-4)
-
-
 def test_torchscript_through_the_command_line(student_and_image, tmp_path):
     student, image = student_and_image
     out = tmp_path / "lite.ts"

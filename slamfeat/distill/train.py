@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import BadInput
 from ..features import REGISTRY, resolve_device, teachers
 from ..features.ops import sample_descriptors
-from ..features.student import GROWN_MODULES, SlamfeatStudent, build_student, checkpoint_arch_conf
+from ..features.student import SlamfeatStudent, build_student
 from ..features.teacher_space import teacher_space_record
 from ..io.checkpoint import read_checkpoint, student_checkpoint, write_checkpoint
 from ..progress import progress
@@ -240,17 +240,6 @@ def save_checkpoint(path: str | os.PathLike, student: SlamfeatStudent, model: Di
     write_checkpoint(path, ckpt)
 
 
-def _student_for(cfg: DistillConfig) -> SlamfeatStudent:
-    """The student to train: the preset of ``cfg.student``, or, resuming, the architecture the
-    checkpoint was built with (a run started before a preset changed resumes as it began)."""
-    path = Path(cfg.out)
-    if cfg.resume and path.exists():
-        ckpt = read_checkpoint(path)
-        if ckpt["arch"] == cfg.student:
-            return SlamfeatStudent(cfg.student, checkpoint_arch_conf(ckpt["arch_conf"]))
-    return build_student(cfg.student, cfg.descriptor_dim)
-
-
 def _resume(cfg: DistillConfig, student: SlamfeatStudent, model: DistillModel,
             optimizer: torch.optim.Optimizer) -> int:
     path = Path(cfg.out)
@@ -280,13 +269,9 @@ def _initialise(path: str, student: SlamfeatStudent, model: DistillModel) -> Non
     """Start from a trained student's weights (and its projection when it kept one that fits)."""
     ckpt = read_checkpoint(path)
     try:
-        # a student may grow beyond its checkpoint by modules that start at zero (GROWN_MODULES)
-        missing, unexpected = student.net.load_state_dict(ckpt["state_dict"], strict=False)
+        student.net.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, KeyError) as e:
         raise BadInput(f"{path}: weights do not fit {student.arch} ({type(e).__name__})") from None
-    if unexpected or any(not k.startswith(GROWN_MODULES) for k in missing):
-        raise BadInput(f"{path}: weights do not fit {student.arch} ({len(missing)} missing, "
-                       f"{len(unexpected)} unexpected tensors)")
     proj = ckpt.get("projection") or {}
     if model.projection is not None and proj:
         try:
@@ -319,7 +304,7 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict[str, float]], None]
         raise BadInput("no training images found")
     torch.manual_seed(cfg.seed)
     teacher = Teacher(cfg.teacher, cfg.teacher_weights, device)
-    student = _student_for(cfg).to(device)
+    student = build_student(cfg.student, cfg.descriptor_dim).to(device)
     model = DistillModel(student, teacher.descriptor_dim, cfg).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     start = _resume(cfg, student, model, optimizer)

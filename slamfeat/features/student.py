@@ -7,10 +7,7 @@ One network shape serves both, with different widths:
   ⅛ map is added back onto the ¼ map;
 * the detector head predicts ``cell²`` logits per ¼-resolution position, one per pixel of the
   cell, so keypoints are found at full resolution;
-* the descriptor head gives a ``B×D×H/4×W/4`` map that is sampled bilinearly at the keypoints;
-  with ``context_descriptor`` (``slamfeat-base``) a second head on the ⅛ map adds its output,
-  upsampled, to it: the descriptors then span more than the ¼ map's width (the 1×1 convolution of a
-  64-channel map gives 128-D descriptors of rank 64 at most) and see the ⅛ map's wider context.
+* the descriptor head gives a ``B×D×H/4×W/4`` map that is sampled bilinearly at the keypoints.
 
 Extraction never builds the full-resolution map. The ``CELL²`` logits of each ¼-resolution cell
 are a cell's pixels; decoding (:func:`decode`) runs on the whole batch at once, at ¼ resolution:
@@ -49,23 +46,13 @@ from .weights import PACKAGE_WEIGHTS
 GRAPH_CACHE = 4  # CUDA graphs kept per student (one per batch shape)
 CELL = 4  # the detector head predicts one value per pixel of each 4×4 cell of the ¼ map
 
-# Architecture presets. ``channels`` = widths at ½, ¼ and ⅛ resolution; ``blocks`` = blocks at ¼ and ⅛;
-# ``context_descriptor``: the second descriptor head on the ⅛ map (see the module docstring).
+# Architecture presets. ``channels`` = widths at ½, ¼ and ⅛ resolution; ``blocks`` = blocks at ¼ and ⅛.
 ARCHS: dict[str, dict[str, Any]] = {
     "slamfeat-lite": {"channels": [24, 48, 96], "blocks": [1, 3], "descriptor_dim": 64,
-                      "separable": True, "input_channels": 1, "context_descriptor": False},
+                      "separable": True, "input_channels": 1},
     "slamfeat-base": {"channels": [32, 64, 128], "blocks": [2, 3], "descriptor_dim": 128,
-                      "separable": False, "input_channels": 1, "context_descriptor": True},
+                      "separable": False, "input_channels": 1},
 }
-# The modules a student may have beyond the checkpoint that starts it (``distill --init``): each
-# ends in a convolution initialised to zero, so the grown student computes what the checkpoint did.
-GROWN_MODULES = ("descriptor8.",)
-
-
-def checkpoint_arch_conf(arch_conf: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's architecture settings, completed for checkpoints written before a setting
-    existed (they were built without the ⅛ descriptor head)."""
-    return {"context_descriptor": False, **arch_conf}
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -95,7 +82,7 @@ class StudentNet(nn.Module):
     ``B×1×H×W`` and raw descriptors ``B×D×H/4×W/4``."""
 
     def __init__(self, channels=(16, 32, 64), blocks=(1, 2), descriptor_dim: int = 64,
-                 separable: bool = True, input_channels: int = 1, context_descriptor: bool = False) -> None:
+                 separable: bool = True, input_channels: int = 1) -> None:
         super().__init__()
         c1, c2, c3 = channels
         self.stem = nn.Sequential(conv_bn(input_channels, c1, 3, 2), conv_bn(c1, c2, 3, 2))
@@ -105,10 +92,6 @@ class StudentNet(nn.Module):
         self.lateral = nn.Conv2d(c3, c2, 1)
         self.detector = nn.Sequential(Block(c2, c2, 1, separable), nn.Conv2d(c2, CELL * CELL, 1))
         self.descriptor = nn.Sequential(Block(c2, c2, 1, separable), nn.Conv2d(c2, descriptor_dim, 1))
-        if context_descriptor:
-            self.descriptor8 = nn.Sequential(Block(c3, c3, 1, separable), nn.Conv2d(c3, descriptor_dim, 1))
-            nn.init.zeros_(self.descriptor8[-1].weight)  # starts as nothing: a grown student keeps its outputs
-            nn.init.zeros_(self.descriptor8[-1].bias)
 
     def cells(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``B×C×H×W`` → detection logits per cell ``B×CELL²×H/4×W/4`` and raw descriptors
@@ -116,11 +99,7 @@ class StudentNet(nn.Module):
         x4 = self.stage4(self.stem(images))
         x8 = self.stage8(x4)
         x4 = x4 + F.interpolate(self.lateral(x8), size=x4.shape[-2:], mode="bilinear", align_corners=False)
-        desc = self.descriptor(x4)
-        if hasattr(self, "descriptor8"):
-            desc = desc + F.interpolate(self.descriptor8(x8), size=desc.shape[-2:], mode="bilinear",
-                                        align_corners=False)
-        return self.detector(x4), desc
+        return self.detector(x4), self.descriptor(x4)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Full-resolution logits ``B×1×H×W`` (the pixel shuffle of :meth:`cells`) and descriptors."""
@@ -259,7 +238,7 @@ class SlamfeatStudent(TeacherSpaceMixin, Extractor):
         self.arch_conf = {**ARCHS.get(arch, ARCHS["slamfeat-lite"]), **(arch_conf or {})}
         a = self.arch_conf
         self.net = StudentNet(tuple(a["channels"]), tuple(a["blocks"]), int(a["descriptor_dim"]),
-                              bool(a["separable"]), int(a["input_channels"]), bool(a["context_descriptor"]))
+                              bool(a["separable"]), int(a["input_channels"]))
         self.eval()
 
     @classmethod
@@ -392,7 +371,7 @@ def load_student(path: str | os.PathLike, **conf: Any) -> SlamfeatStudent:
         raise BadInput(f"{path}: unknown student architecture {ckpt['arch']!r}")
     try:
         saved = {k: v for k, v in (ckpt.get("conf") or {}).items() if k in SlamfeatStudent.default_conf}
-        model = SlamfeatStudent(ckpt["arch"], checkpoint_arch_conf(ckpt["arch_conf"]), **{**saved, **conf})
+        model = SlamfeatStudent(ckpt["arch"], ckpt["arch_conf"], **{**saved, **conf})
     except (TypeError, ValueError, KeyError) as e:
         if isinstance(e, BadInput):
             raise
