@@ -101,27 +101,27 @@ def solve_pnp(X: np.ndarray, x: np.ndarray, K: np.ndarray, guess: np.ndarray | N
         return None
     inl = inl.ravel()
     rvec, tvec = cv2.solvePnPRefineLM(X[inl], x[inl], K, None, rvec, tvec)
+    T = pose_matrix(cv2.Rodrigues(rvec)[0], tvec)
     if refine_px is not None and refine_px < reprojection_px:
-        close = np.nonzero(_reprojection_errors(X, x, K, rvec, tvec) < refine_px)[0]
+        close = np.nonzero(reprojection_errors_px(X, x, K, T) < refine_px)[0]
         if len(close) >= min_inliers:
             rvec, tvec = cv2.solvePnPRefineLM(X[close], x[close], K, None, rvec, tvec)
-    R, _ = cv2.Rodrigues(rvec)
-    T = pose_matrix(R, tvec)
+            T = pose_matrix(cv2.Rodrigues(rvec)[0], tvec)
     # keep the inliers of the refined pose
-    good = np.nonzero(_reprojection_errors(X, x, K, rvec, tvec) < reprojection_px)[0]
+    good = np.nonzero(reprojection_errors_px(X, x, K, T) < reprojection_px)[0]
     if len(good) < min_inliers:
         return None
     return T, good
 
 
-def _reprojection_errors(X: np.ndarray, x: np.ndarray, K: np.ndarray, rvec: np.ndarray, tvec: np.ndarray) -> np.ndarray:
-    """Pixel distance of each projected point from its pixel (infinite behind the camera)."""
-    R, _ = cv2.Rodrigues(rvec)
-    Xc = X @ R.T + tvec.ravel()
+def reprojection_errors_px(X: np.ndarray, x: np.ndarray, K: np.ndarray, T_cam_world: np.ndarray) -> np.ndarray:
+    """Pixel distance of each world point ``X`` (``N×3``) seen from ``T_cam_world`` to its pixel ``x``
+    (``N×2``); infinite for points behind the camera."""
+    Xc = X @ T_cam_world[:3, :3].T + T_cam_world[:3, 3]
     z = Xc[:, 2]
     proj = Xc[:, :2] / np.where(z > 1e-9, z, 1.0)[:, None] * K[[0, 1], [0, 1]] + K[:2, 2]
     return np.where(z > 1e-9, np.linalg.norm(proj - x, axis=1), np.inf)
 
 
 __all__ = ["pose_matrix", "transform", "invert_pose", "relative_pose", "rotation_angle_deg", "angle_error_R",
-           "angle_error_t", "pose_error", "solve_pnp"]
+           "angle_error_t", "pose_error", "solve_pnp", "reprojection_errors_px"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .pose import pose_matrix
+from .pose import pose_matrix, reprojection_errors_px
 
 ESTIMATORS = {"usac": cv2.USAC_ACCURATE, "ransac": cv2.RANSAC}
 
@@ -48,12 +48,8 @@ def triangulate(T0: np.ndarray, T1: np.ndarray, K: np.ndarray, x0: np.ndarray, x
     ok = np.abs(w) > 1e-12
     X = (Xh[:3] / np.where(ok, w, 1.0)).T
     valid = ok.copy()
-    for T, x in ((T0, x0), (T1, x1)):
-        Xc = X @ T[:3, :3].T + T[:3, 3]
-        z = Xc[:, 2]
-        valid &= z > 1e-9
-        proj = Xc[:, :2] / np.where(z > 1e-9, z, 1.0)[:, None] * K[[0, 1], [0, 1]] + K[:2, 2]
-        valid &= np.linalg.norm(proj - x, axis=1) < max_reprojection_px
+    for T, x in ((T0, x0), (T1, x1)):  # in front of both cameras, close to both pixels
+        valid &= reprojection_errors_px(X, x, K, T) < max_reprojection_px
     c0, c1 = -T0[:3, :3].T @ T0[:3, 3], -T1[:3, :3].T @ T1[:3, 3]
     r0, r1 = X - c0, X - c1
     cos = (r0 * r1).sum(1) / np.maximum(np.linalg.norm(r0, axis=1) * np.linalg.norm(r1, axis=1), 1e-12)
