@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+from ..errors import BadInput
 from ..progress import progress
 from ..synth.hpatches import SynthHPatchesConfig, make_hpatches
 from .common import add_json_arg, write_report
@@ -21,13 +24,32 @@ def add_parser(sub) -> None:
     p.add_argument("--sequences", type=int, default=None,
                    help="number of sequences, i_* and v_* alternately (default 16, or one per photograph of --images)")
     p.add_argument("--max-size", type=int, default=640, help="image width in px; images are 4:3 landscape (default 640)")
+    p.add_argument("--kind", choices=("iv", "i", "v"), default="iv",
+                   help="sequences made: i_* and v_* alternately (iv, default), only photometric (i) or only "
+                        "viewpoint (v)")
+    p.add_argument("--max-zoom", type=float, default=None,
+                   help="zoom of the viewpoint sequences at image 6, in or out by this factor, 1 to 4 (default "
+                        "1.6); 2.5 makes HPatches-like scale sequences")
+    p.add_argument("--zoom-in", action="store_true",
+                   help="viewpoint sequences always zoom in (by default half zoom out, showing the photograph's "
+                        "reflected border when the zoom is large)")
+    p.add_argument("--max-rotation", type=float, default=None,
+                   help="in-plane rotation of the viewpoint sequences at image 6, degrees (default 35)")
     add_json_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     sequences = args.sequences if args.sequences is not None or args.images else 16
-    config = SynthHPatchesConfig(seed=args.seed, sequences=sequences, max_size=args.max_size, images=args.images)
+    extra = {}
+    if args.max_zoom is not None:
+        if not 1 <= args.max_zoom <= 4:  # NaN fails too; checked here, before the logarithm
+            raise BadInput(f"max zoom {args.max_zoom:g}: expected 1 to 4", option="max_zoom")
+        extra["max_log_scale"] = math.log(args.max_zoom)
+    if args.max_rotation is not None:
+        extra["max_rotation_deg"] = args.max_rotation
+    config = SynthHPatchesConfig(seed=args.seed, sequences=sequences, max_size=args.max_size, images=args.images,
+                                 kinds=args.kind, zoom_in=args.zoom_in, **extra)
     report = make_hpatches(args.out, config, progress=progress)
     w, h = report["image_size"]
     source = f" from {args.images}" if args.images else ""

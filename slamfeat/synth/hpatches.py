@@ -52,6 +52,8 @@ class SynthHPatchesConfig:
     max_log_scale: float = math.log(1.6)  # |log scale| at image 6
     max_perspective: float = 0.35  # largest tilt at image 6, as a share of the image width
     images: str | None = None  # a folder of photographs to use instead of scikit-image's; sequences=None: one each
+    zoom_in: bool = False  # viewpoint sequences always zoom in (no reflected border when zooming out far)
+    kinds: str = "iv"  # the kinds of sequence made, alternating: "iv", or only "i" / only "v"
 
 
 def photograph(name: str) -> np.ndarray:
@@ -165,7 +167,8 @@ def make_sequence(folder: Path, kind: str, photo: str | Path, index: int, config
     _write_image(folder / "1.ppm", image1)
     # canvas pixel → image 1 pixel
     from_canvas = np.array([[1, 0, -ox], [0, 1, -oy], [0, 0, 1.0]])
-    direction = {"rotation": rng.choice([-1, 1]), "scale": rng.choice([-1, 1]),
+    scale_sign = rng.choice([-1, 1])
+    direction = {"rotation": rng.choice([-1, 1]), "scale": 1 if config.zoom_in else scale_sign,
                  "tilt": rng.normal(size=2) / math.sqrt(2)}
     for k in IMAGE_INDICES[1:]:
         strength = (k - 1) / (len(IMAGE_INDICES) - 1)
@@ -193,7 +196,7 @@ def sequence_plan(config: SynthHPatchesConfig) -> list[tuple[str, str, str | Pat
         count = len(files) if config.sequences is None else config.sequences
         plan = []
         for j in range(count):
-            kind = "i" if j % 2 == 0 else "v"
+            kind = config.kinds[j % len(config.kinds)]
             path = files[j % len(files)]
             suffix = "" if j < len(files) else f"_{j // len(files) + 1}"
             plan.append((f"{kind}_{path.stem}{suffix}", kind, path))
@@ -201,7 +204,7 @@ def sequence_plan(config: SynthHPatchesConfig) -> list[tuple[str, str, str | Pat
     plan = []
     counts = {"i": 0, "v": 0}
     for j in range(16 if config.sequences is None else config.sequences):
-        kind = "i" if j % 2 == 0 else "v"
+        kind = config.kinds[j % len(config.kinds)]
         photos = ILLUMINATION_PHOTOS if kind == "i" else VIEWPOINT_PHOTOS
         n = counts[kind]
         counts[kind] += 1
@@ -225,6 +228,13 @@ def make_hpatches(out: str | os.PathLike, config: SynthHPatchesConfig = SynthHPa
         raise BadInput(f"{config.sequences} sequences: must be at least 1", option="sequences")
     if not 64 <= config.max_size <= MAX_SYNTH_SIDE:
         raise BadInput(f"max_size {config.max_size}: expected 64 to {MAX_SYNTH_SIDE} px", option="max_size")
+    if config.kinds not in ("iv", "i", "v"):
+        raise BadInput(f"kinds {config.kinds!r}: expected iv, i or v", option="kind")
+    zoom = math.exp(config.max_log_scale)
+    if not 1 <= zoom <= 4:  # NaN fails too
+        raise BadInput(f"max zoom {zoom:g}: expected 1 to 4", option="max_zoom")
+    if not 0 <= config.max_rotation_deg <= 180:
+        raise BadInput(f"max rotation {config.max_rotation_deg:g}°: expected 0 to 180", option="max_rotation")
     out = output_dir(out)
     plan = sequence_plan(config)
     items = progress(plan, "synth hpatches") if progress else plan

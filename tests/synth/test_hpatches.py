@@ -104,3 +104,37 @@ def test_set_from_a_folder_of_photographs(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_main(capsys, "synth", "hpatches", "--images", tmp_path / "empty", "--out", out),
                           "no images")
+
+
+def _zoom_at_centre(H, size=(96, 72)):
+    """Linear zoom of ``H`` at the image centre: the square root of the area ratio of a small square."""
+    c = np.array([(size[0] - 1) / 2, (size[1] - 1) / 2])
+    square = (c + np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)).reshape(-1, 1, 2)
+    return np.sqrt(cv2.contourArea(cv2.perspectiveTransform(square, H).astype(np.float32)) / 4)
+
+
+def test_scale_sequences_zoom_in_by_the_asked_factor(tmp_path, capsys):
+    """``--kind v --max-zoom Z --zoom-in``: only viewpoint sequences, each zooming in, image 6 by 0.8 Z to Z
+    (the homography's area scale), and the images still related by their homographies."""
+    out = tmp_path / "zoom"
+    proc = run_main(capsys, "synth", "hpatches", "--out", out, "--sequences", "3", "--max-size", "96", "--kind", "v",
+                    "--max-zoom", "2.5", "--zoom-in", "--max-rotation", "5", "--json", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    seqs = load_hpatches(out)
+    assert [s.kind for s in seqs] == ["v", "v", "v"]
+    for seq in seqs:
+        scales = [_zoom_at_centre(H) for _, _, H in seq.pairs()]
+        assert scales[0] > 1 and 2.5 * 0.8 * 0.85 < scales[-1] < 2.5 * 1.15, (seq.name, scales)
+        im1 = read_image(seq.images[0], grayscale=True).astype(np.float32)
+        im6 = read_image(seq.images[-1], grayscale=True).astype(np.float32)
+        H = list(seq.pairs())[-1][2]
+        valid = cv2.warpPerspective(np.ones_like(im1), H, (96, 72), flags=cv2.INTER_NEAREST) > 0
+        assert np.corrcoef(cv2.warpPerspective(im1, H, (96, 72))[valid], im6[valid])[0, 1] > 0.8
+    # the default set zooms out in some sequences and by at most 1.6
+    default = tmp_path / "default"
+    assert run_main(capsys, "synth", "hpatches", "--out", default, "--sequences", "8", "--max-size", "96",
+                    "--kind", "v").returncode == 0
+    last = [_zoom_at_centre(list(s.pairs())[-1][2]) for s in load_hpatches(default)]
+    assert min(last) < 1 < max(last) and max(last) < 1.6 * 1.15
+    for flag, value in (("--max-zoom", "5"), ("--max-zoom", "nan"), ("--max-rotation", "200")):
+        assert_one_line_error(run_main(capsys, "synth", "hpatches", "--out", out, flag, value), flag)
