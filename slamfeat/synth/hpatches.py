@@ -167,9 +167,10 @@ def make_sequence(folder: Path, kind: str, photo: str | Path, index: int, config
     _write_image(folder / "1.ppm", image1)
     # canvas pixel → image 1 pixel
     from_canvas = np.array([[1, 0, -ox], [0, 1, -oy], [0, 0, 1.0]])
-    scale_sign = rng.choice([-1, 1])
-    direction = {"rotation": rng.choice([-1, 1]), "scale": 1 if config.zoom_in else scale_sign,
+    direction = {"rotation": rng.choice([-1, 1]), "scale": rng.choice([-1, 1]),
                  "tilt": rng.normal(size=2) / math.sqrt(2)}
+    if config.zoom_in:  # after the draws, so that a seed's default set stays byte for byte what it was
+        direction["scale"] = 1
     for k in IMAGE_INDICES[1:]:
         strength = (k - 1) / (len(IMAGE_INDICES) - 1)
         if kind == "i":

@@ -136,5 +136,12 @@ def test_scale_sequences_zoom_in_by_the_asked_factor(tmp_path, capsys):
                     "--kind", "v").returncode == 0
     last = [_zoom_at_centre(list(s.pairs())[-1][2]) for s in load_hpatches(default)]
     assert min(last) < 1 < max(last) and max(last) < 1.6 * 1.15
+    # --zoom-in draws the same numbers: the sequences that zoomed in anyway are byte for byte the same
+    zoom_in = tmp_path / "zoom_in"
+    assert run_main(capsys, "synth", "hpatches", "--out", zoom_in, "--sequences", "8", "--max-size", "96",
+                    "--kind", "v", "--zoom-in").returncode == 0
+    same = [s.name for s, z in zip(load_hpatches(default), last) if z > 1]
+    assert same and all(_files(zoom_in / name) == _files(default / name) for name in same)
+    assert all(_zoom_at_centre(list(s.pairs())[-1][2]) > 1 for s in load_hpatches(zoom_in))
     for flag, value in (("--max-zoom", "5"), ("--max-zoom", "nan"), ("--max-rotation", "200")):
         assert_one_line_error(run_main(capsys, "synth", "hpatches", "--out", out, flag, value), flag)
