@@ -6,7 +6,7 @@ import math
 
 from ..errors import BadInput
 from ..progress import progress
-from ..synth.hpatches import SynthHPatchesConfig, make_hpatches
+from ..synth.hpatches import SEQUENCE_KINDS, SynthHPatchesConfig, make_hpatches
 from .common import add_json_arg, write_report
 
 
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--sequences", type=int, default=None,
                    help="number of sequences, i_* and v_* alternately (default 16, or one per photograph of --images)")
     p.add_argument("--max-size", type=int, default=640, help="image width in px; images are 4:3 landscape (default 640)")
-    p.add_argument("--kind", choices=("iv", "i", "v"), default="iv",
+    p.add_argument("--kind", choices=SEQUENCE_KINDS, default="iv",
                    help="sequences made: i_* and v_* alternately (iv, default), only photometric (i) or only "
                         "viewpoint (v)")
     p.add_argument("--max-zoom", type=float, default=None,

@@ -39,6 +39,7 @@ ILLUMINATION_PHOTOS = ("astronaut", "rocket", "camera", "immunohistochemistry", 
 VIEWPOINT_PHOTOS = ("coffee", "chelsea", "hubble_deep_field", "motorcycle_left", "brick", "moon",
                     "gravel", "grass")
 MARGIN = 0.15  # share of the scaled photograph beyond image 1 on each side
+SEQUENCE_KINDS = ("iv", "i", "v")  # what a set holds: i_* and v_* in turn, or one kind only
 
 
 @dataclass(frozen=True)
@@ -229,8 +230,8 @@ def make_hpatches(out: str | os.PathLike, config: SynthHPatchesConfig = SynthHPa
         raise BadInput(f"{config.sequences} sequences: must be at least 1", option="sequences")
     if not 64 <= config.max_size <= MAX_SYNTH_SIDE:
         raise BadInput(f"max_size {config.max_size}: expected 64 to {MAX_SYNTH_SIDE} px", option="max_size")
-    if config.kinds not in ("iv", "i", "v"):
-        raise BadInput(f"kinds {config.kinds!r}: expected iv, i or v", option="kind")
+    if config.kinds not in SEQUENCE_KINDS:
+        raise BadInput(f"kinds {config.kinds!r}: expected one of {', '.join(SEQUENCE_KINDS)}", option="kind")
     zoom = math.exp(config.max_log_scale)
     if not 1 <= zoom <= 4:  # NaN fails too
         raise BadInput(f"max zoom {zoom:g}: expected 1 to 4", option="max_zoom")
@@ -258,5 +259,5 @@ def make_hpatches(out: str | os.PathLike, config: SynthHPatchesConfig = SynthHPa
             "config": asdict(config)}
 
 
-__all__ = ["SynthHPatchesConfig", "make_hpatches", "make_sequence", "photometric_change",
+__all__ = ["SEQUENCE_KINDS", "SynthHPatchesConfig", "make_hpatches", "make_sequence", "photometric_change",
            "viewpoint_homography", "sequence_plan", "photograph", "photograph_file"]
