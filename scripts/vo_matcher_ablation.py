@@ -7,7 +7,8 @@ mutual NN for the first map and new points), ``lightglue-map`` (the other way ro
 ``union`` (LightGlue's matches plus the mutual-NN ones on keypoints it left unmatched) and
 ``agree`` (only the LightGlue matches whose keypoints are each other's nearest descriptor on one
 side). ``--pnp-px`` sets the tracker's PnP inlier threshold (``VOConfig.pnp_reprojection_px``, 3 px),
-``--refine-px`` its second refinement (``VOConfig.pnp_refine_px``, off).
+``--refine-px`` its second refinement (``VOConfig.pnp_refine_px``, off); ``--keep DIR`` keeps the
+run's outputs (trajectory, report) in DIR, ``--set FIELD=VALUE`` sets any number of ``VOConfig``.
 Runs ``slamfeat vo`` with slamfeat-base (``--model`` overrides) and prints the report's accuracy line.
 """
 
@@ -53,8 +54,15 @@ VARIANTS = {  # variant: (matcher, function used to track, function used to map)
 }
 
 
+def number(current, text: str):
+    """``text`` as the type of the ``VOConfig`` field it replaces (a float where that is None)."""
+    if isinstance(current, bool):
+        return text.lower() in ("1", "true", "yes")
+    return type(current)(text) if isinstance(current, (int, float)) else float(text)
+
+
 def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None,
-        refine_px: float | None = None) -> dict:
+        refine_px: float | None = None, keep: str | None = None, settings: dict | None = None) -> dict:
     matcher, track, mapping = VARIANTS[variant]
     tracking.match_keypoints, frontend.match_keypoints = track, mapping
     init = frontend.VisualOdometry.__init__
@@ -66,9 +74,12 @@ def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None
             self.cfg.pnp_reprojection_px = pnp_px
         if refine_px is not None:
             self.cfg.pnp_refine_px = refine_px
+        for key, value in (settings or {}).items():
+            setattr(self.cfg, key, number(getattr(self.cfg, key), value))
 
     frontend.VisualOdometry.__init__ = init_with_nn
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = keep or tmp  # --keep DIR: the run's outputs stay there
         report = Path(tmp) / "report.json"
         code = main(["vo", source, "--model", "slamfeat-base", "--matcher", matcher, "--no-video",
                      "--out", str(Path(tmp) / "vo"), "--json", str(report), *flags])
@@ -81,10 +92,16 @@ if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[2] not in VARIANTS:
         sys.exit(f"usage: {sys.argv[0]} SOURCE {{{'|'.join(VARIANTS)}}} [slamfeat vo flags]")
     flags, settings = sys.argv[3:], {}
-    for name in ("--pnp-px", "--refine-px"):
+    for name in ("--pnp-px", "--refine-px", "--keep"):
         if name in flags:
             at = flags.index(name)
-            settings[name], flags = float(flags[at + 1]), flags[:at] + flags[at + 2:]
-    r = run(sys.argv[1], sys.argv[2], flags, settings.get("--pnp-px"), settings.get("--refine-px"))
+            settings[name], flags = flags[at + 1], flags[:at] + flags[at + 2:]
+    config = {}
+    while "--set" in flags:  # --set FIELD=VALUE: any VOConfig number
+        at = flags.index("--set")
+        key, value = flags[at + 1].split("=")
+        config[key], flags = value, flags[:at] + flags[at + 2:]
+    pnp_px, refine_px = (None if name not in settings else float(settings[name]) for name in ("--pnp-px", "--refine-px"))
+    r = run(sys.argv[1], sys.argv[2], flags, pnp_px, refine_px, settings.get("--keep"), config)
     print(sys.argv[2], *sys.argv[3:], *(f"{k}={r[k]:.4g}" for k in ("ate_rmse_rel", "rpe_trans", "rpe_rot_deg")),
-          f"lost={r['lost_frames']} keyframes={r['keyframes']}")
+          f"lost={r['lost_frames']} keyframes={r['keyframes']} sim3_scale={r['sim3_scale']:.4f}")

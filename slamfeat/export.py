@@ -33,6 +33,9 @@ class ExportableStudent(nn.Module):
 
     def __init__(self, student: SlamfeatStudent) -> None:
         super().__init__()
+        if list(student.conf["scales"]) != [1.0]:
+            raise BadInput(f"scales {','.join(f'{s:g}' for s in student.conf['scales'])}: an exported graph runs one "
+                           "scale; export without --scales (a checkpoint keeps them)", option="scales")
         self.net = fuse_for_inference(student.net)
         self.conf = dict(student.conf)
         self.descriptor_dim = student.descriptor_dim

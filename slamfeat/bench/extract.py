@@ -72,8 +72,9 @@ def bench_extract(models: Sequence[str] = DEFAULT_MODELS, resolution: tuple[int,
             runners[name] = (lambda m=model: m.extract(image)) if batch == 1 else \
                 (lambda m=model: extract_batch(m, images))
             params[name] = model.num_parameters()
-            if onnx and batch == 1 and isinstance(model, SlamfeatStudent) and dev.type == "cpu" \
-                    and importlib.util.find_spec("onnxruntime") is not None:
+            # an ONNX graph runs one scale: a student at several has no ONNX row
+            if onnx and batch == 1 and isinstance(model, SlamfeatStudent) and model.conf["scales"] == [1.0] \
+                    and dev.type == "cpu" and importlib.util.find_spec("onnxruntime") is not None:
                 key = f"{name}-onnxruntime"
                 runners[key] = _onnx_runner(model, image.cpu(), torch.get_num_threads(), Path(tmp.name))
                 params[key] = params[name]

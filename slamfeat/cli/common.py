@@ -22,6 +22,21 @@ def add_model_args(parser: argparse.ArgumentParser, multiple: bool = False) -> N
     parser.add_argument("--detection-threshold", type=float, default=None, help="detection score threshold")
     parser.add_argument("--nms-radius", type=int, default=None, help="non-maximum suppression radius in pixels")
     parser.add_argument("--resize-max", type=int, default=None, help="resize so the longest side is this many pixels")
+    add_scales_arg(parser)
+
+
+def parse_scales(text: str) -> list[float]:
+    """``--scales`` as given (``1,0.6``): floats, checked by the student that uses them."""
+    try:
+        return [float(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated factors such as 1,0.6") from None
+
+
+def add_scales_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scales", type=parse_scales, default=None, metavar="S[,S…]",
+                        help="students: also extract on the image resized by these factors and keep the best-scored "
+                             "keypoints of all (e.g. 1,0.6: robust to zoom, about 1.4× the time; default 1)")
 
 
 def add_evaluated_models_args(parser: argparse.ArgumentParser, max_keypoints: int) -> None:
@@ -34,6 +49,7 @@ def add_evaluated_models_args(parser: argparse.ArgumentParser, max_keypoints: in
                         help=f"best-scored keypoints kept per image (default {max_keypoints})")
     parser.add_argument("--resize-max", type=int, default=None,
                         help="resize so the longest side is this many px for extraction")
+    add_scales_arg(parser)
 
 
 def add_matcher_args(parser: argparse.ArgumentParser, default: str = "nn") -> None:
@@ -97,7 +113,7 @@ def check_paths(args: argparse.Namespace, outputs: dict[str, str | None], inputs
 def model_conf(args: argparse.Namespace) -> dict[str, Any]:
     """Extractor options given on the command line (unset ones left to the model's defaults)."""
     conf = {"max_keypoints": args.max_keypoints, "detection_threshold": args.detection_threshold,
-            "nms_radius": args.nms_radius, "resize_max": args.resize_max}
+            "nms_radius": args.nms_radius, "resize_max": args.resize_max, "scales": getattr(args, "scales", None)}
     return {k: v for k, v in conf.items() if v is not None}
 
 

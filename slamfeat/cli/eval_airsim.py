@@ -6,8 +6,8 @@ from ..errors import BadInput
 from ..eval.airsim import AirSimEvalConfig, evaluate
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import (add_device_arg, add_json_arg, add_matcher_args, check_paths, describe_matcher, matcher_config,
-                     names_of, print_table, write_report)
+from .common import (add_device_arg, add_json_arg, add_matcher_args, add_scales_arg, check_paths, describe_matcher,
+                     matcher_config, names_of, print_table, write_report)
 
 _DEFAULTS = AirSimEvalConfig()
 
@@ -44,6 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--estimator", default=_DEFAULTS.estimator, choices=["usac", "ransac"],
                    help="essential-matrix estimator: usac (OpenCV USAC_ACCURATE, default) or ransac (plain, SuperGlue's)")
     p.add_argument("--fov", type=float, default=None, help="horizontal field of view in degrees (default: settings.json or 90)")
+    add_scales_arg(p)
     add_matcher_args(p)
     add_device_arg(p)
     add_json_arg(p)
@@ -55,7 +56,7 @@ def run(args) -> int:
     if args.stride < 1 or (args.max_pairs is not None and args.max_pairs < 1) or args.threshold <= 0:
         raise BadInput("--stride and --max-pairs must be at least 1, --threshold positive")
     config = AirSimEvalConfig(gaps=parse_ints(args.gaps, "--gaps"), stride=args.stride, max_pairs=args.max_pairs,
-                              threshold=args.threshold, max_keypoints=args.max_keypoints,
+                              threshold=args.threshold, max_keypoints=args.max_keypoints, scales=args.scales,
                               ransac_threshold=args.ransac_threshold, estimator=args.estimator, fov_deg=args.fov, device=args.device,
                               matcher=matcher_config(args))
     conf = {"weights": args.weights} if args.weights else {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..eval.hpatches import HPatchesEvalConfig, companion_paths, evaluate, plot_mma, write_sequence_csv
 from ..features import DEFAULT_MODEL
 from ..progress import progress
-from .common import (add_device_arg, add_json_arg, add_matcher_args, check_paths, describe_matcher, matcher_config,
-                     names_of, print_table, write_report)
+from .common import (add_device_arg, add_json_arg, add_matcher_args, add_scales_arg, check_paths, describe_matcher,
+                     matcher_config, names_of, print_table, write_report)
 
 _DEFAULTS = HPatchesEvalConfig()
 
@@ -30,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--sequences", type=int, default=None,
                    help="evaluate only N sequences, i_* and v_* alternately (synthetic set: make N; default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic set (default 0)")
+    add_scales_arg(p)
     add_matcher_args(p)
     add_device_arg(p)
     add_json_arg(p)
@@ -45,7 +46,7 @@ def run(args) -> int:
     if args.json:
         png, csv = companion_paths(args.json)
         check_paths(args, {"MMA plot": png, "sequence table": csv})
-    config = HPatchesEvalConfig(max_size=args.max_size, max_keypoints=args.max_keypoints,
+    config = HPatchesEvalConfig(max_size=args.max_size, max_keypoints=args.max_keypoints, scales=args.scales,
                                 ransac_threshold=args.ransac_threshold, exclude_large=not args.include_large,
                                 sequences=args.sequences if args.root else None, device=args.device,
                                 matcher=matcher_config(args))

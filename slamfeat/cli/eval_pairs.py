@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     check_paths(args, {}, {"pairs file": args.pairs})
-    config = PairsEvalConfig(max_keypoints=args.max_keypoints, ransac_threshold=args.ransac_threshold,
+    config = PairsEvalConfig(max_keypoints=args.max_keypoints, scales=args.scales, ransac_threshold=args.ransac_threshold,
                              estimator=args.estimator, epipolar_threshold=args.epipolar_threshold,
                              resize_max=args.resize_max, device=args.device, matcher=matcher_config(args))
     conf = {"weights": args.weights} if args.weights else {}

@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     check_paths(args, {})
-    config = StereoEvalConfig(max_keypoints=args.max_keypoints, repeatability_threshold=args.threshold,
+    config = StereoEvalConfig(max_keypoints=args.max_keypoints, scales=args.scales, repeatability_threshold=args.threshold,
                               matcher=args.matcher, ratio=args.ratio, distance_threshold=args.distance_threshold,
                               filter_threshold=args.filter_threshold, resize_max=args.resize_max, device=args.device)
     conf = {"weights": args.weights} if args.weights else {}

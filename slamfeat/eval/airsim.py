@@ -23,7 +23,7 @@ import numpy as np
 
 from ..datasets.airsim import AirSimRecording, read_recording
 from ..errors import BadInput
-from ..features import Extractor, Features, load_extractor, resolve_device, top_k
+from ..features import Extractor, Features, load_extractor, resolve_device, scales_conf, top_k
 from ..geometry import metrics
 from ..geometry.camera import warp_keypoints_with_depth
 from ..geometry.metrics import pose_auc
@@ -43,6 +43,7 @@ class AirSimEvalConfig:
     max_pairs: int | None = None  # per gap, None = all
     threshold: float = 3.0  # px, for repeatability, matching score and MRS
     max_keypoints: int = 1024
+    scales: tuple[float, ...] | None = None  # students: extract at these image scales too (None: the model's own)
     ransac_threshold: float = 1.0  # px
     estimator: str = "usac"  # usac (LO-RANSAC) | ransac (plain, SuperGlue's)
     occlusion_tol: float = 0.05  # relative depth difference that counts as occluded
@@ -170,7 +171,7 @@ def evaluate(root: str | os.PathLike, models: Sequence[str | Extractor], config:
     results = {}
     for model in models:
         extractor = model if isinstance(model, Extractor) else load_extractor(
-            model, device=device, max_keypoints=config.max_keypoints, **extractor_conf)
+            model, device=device, max_keypoints=config.max_keypoints, **scales_conf(config.scales), **extractor_conf)
         label = str(model) if not isinstance(model, Extractor) else (extractor.name or type(extractor).__name__)
 
         def features_of(i: int, extractor=extractor) -> Features:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..datasets.hpatches import HPatchesSequence, LARGE_SEQUENCES, load_hpatches, verify_images
 from ..errors import BadInput
-from ..features import Extractor, Features, load_extractor, resolve_device, top_k
+from ..features import Extractor, Features, load_extractor, resolve_device, scales_conf, top_k
 from ..geometry import metrics
 from ..geometry.homography import corner_error, estimate_homography, inside_image, rescale_homography, warp_points
 from ..io import atomic_path, read_image, write_text_atomic
@@ -47,6 +47,7 @@ class HPatchesEvalConfig:
 
     max_size: int = 640  # longest image side, px (images are only ever shrunk)
     max_keypoints: int = 1024  # best-scored keypoints kept per image
+    scales: tuple[float, ...] | None = None  # students: extract at these image scales too (None: the model's own)
     matcher: MatcherConfig = MatcherConfig()  # nn (mutual nearest neighbours) or lightglue, with its options
     ransac_threshold: float = 3.0  # px, for the homography estimate
     score_threshold: float = 3.0  # px, for repeatability, matching score and MRS
@@ -278,7 +279,7 @@ def load_models(models: Sequence[str | Extractor], config: HPatchesEvalConfig, d
     out: dict[str, Extractor] = {}
     for model in models:
         extractor = model if isinstance(model, Extractor) else load_extractor(
-            model, device=device, max_keypoints=config.max_keypoints)
+            model, device=device, max_keypoints=config.max_keypoints, **scales_conf(config.scales))
         out[_label(model, set(out))] = extractor.to(device).eval()
     return out
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import BadInput
-from ..features import Extractor, Features, load_extractor, resolve_device, top_k
+from ..features import Extractor, Features, load_extractor, resolve_device, scales_conf, top_k
 from ..geometry.metrics import check_positive, pose_auc
 from ..geometry.pose import pose_error
 from ..geometry.two_view import epipolar_errors, estimate_relative_pose
@@ -40,6 +40,7 @@ class PairsEvalConfig:
     """Options of :func:`evaluate`; each maps to one command-line flag."""
 
     max_keypoints: int = 2048
+    scales: tuple[float, ...] | None = None  # students: extract at these image scales too (None: the model's own)
     ransac_threshold: float = 1.0  # px
     estimator: str = "usac"  # usac | ransac
     epipolar_threshold: float = 5e-4
@@ -142,7 +143,7 @@ def evaluate(pairs_file: str | os.PathLike, images: str | os.PathLike, models: S
     device = resolve_device(config.device)
     for model in models:  # a matcher that does not fit a model fails before any work
         Matcher(config.matcher, model, device)
-    conf = {"max_keypoints": config.max_keypoints, **extractor_conf}
+    conf = {"max_keypoints": config.max_keypoints, **scales_conf(config.scales), **extractor_conf}
     if config.resize_max:
         conf["resize_max"] = config.resize_max
     results = {}

@@ -30,7 +30,7 @@ import torch
 from scipy.spatial import cKDTree
 
 from ..errors import BadInput
-from ..features import Extractor, Features, load_extractor, resolve_device
+from ..features import Extractor, Features, load_extractor, resolve_device, scales_conf
 from ..matching.matcher import Matcher, MatcherConfig
 
 PRECISION_THRESHOLDS = (1, 3, 5)
@@ -42,6 +42,7 @@ class StereoEvalConfig:
     """Options of :func:`evaluate`; each maps to one command-line flag."""
 
     max_keypoints: int = 2048
+    scales: tuple[float, ...] | None = None  # students: extract at these image scales too (None: the model's own)
     repeatability_threshold: float = 3.0  # px
     matcher: str = "nn"  # nn | lightglue
     ratio: float | None = None  # nn: Lowe's ratio test
@@ -180,7 +181,7 @@ def evaluate(models: Sequence[str | Extractor], config: StereoEvalConfig = Stere
     for pair in pairs:
         check_pair(pair)
     device = resolve_device(config.device)
-    conf = {"max_keypoints": config.max_keypoints, **extractor_conf}
+    conf = {"max_keypoints": config.max_keypoints, **scales_conf(config.scales), **extractor_conf}
     if config.resize_max:
         conf["resize_max"] = config.resize_max
     results, matcher_names = {}, set()

@@ -83,6 +83,11 @@ register(ModelInfo("slamfeat-base", "student:SlamfeatStudent", "equal-weight dis
 DEFAULT_MODEL = "slamfeat-lite"
 
 
+def scales_conf(scales) -> dict[str, Any]:
+    """The extractor option of an evaluation's ``scales`` setting: ``{"scales": [...]}``, or nothing for None."""
+    return {} if scales is None else {"scales": [float(s) for s in scales]}
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``auto`` → cuda when present, else cpu. Raises :class:`BadInput` for cuda without a GPU."""
     if device is None or str(device) == "auto":

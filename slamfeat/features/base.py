@@ -124,6 +124,8 @@ class Extractor(nn.Module):
         # a subclass may name itself from attributes it sets after this call
         label = self.name if isinstance(getattr(type(self), "name", None), str) else type(self).__name__
         unknown = set(conf) - set(self.default_conf)
+        if "scales" in unknown:
+            raise BadInput(f"{label}: extracts at one scale only; --scales is for slamfeat students", option="scales")
         if unknown:
             raise BadInput(f"{label}: unknown option(s) {sorted(unknown)}; known: {sorted(self.default_conf)}")
         self.conf = {**self.default_conf, **{k: v for k, v in conf.items() if v is not None}}

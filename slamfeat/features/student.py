@@ -18,6 +18,10 @@ batched top-k, refined to sub-pixel positions by a soft-argmax over their 3×3 f
 neighbourhood (read straight from the cell logits), and described by one batched bilinear sample.
 At inference the batch norms are folded into the convolutions and the network runs channels-last
 (2.3× faster convolutions on a CPU); on CUDA it also runs in float16, and the whole extraction of a batch shape is replayed from a CUDA graph.
+With ``scales`` (e.g. ``[1, 0.6]``) the image is also resized by each factor and extracted again;
+the keypoints of every scale, mapped back to the image's pixels, are merged by score
+(:func:`merge_scales`), so a view zoomed in by up to about 1/factor still meets keypoints of the
+same size: a student only ever saw a limited range of scale in training.
 Training sees the pixel-shuffled full-resolution logits (:meth:`StudentNet.forward`), so the
 distillation losses and every earlier checkpoint are unchanged.
 
@@ -206,6 +210,35 @@ def decode(cells: torch.Tensor, descriptors: torch.Tensor, size: tuple[int, int]
     return kp, scores, sample_descriptor_map(kp, descriptors, cell), valid
 
 
+MAX_SCALES = 4
+
+
+def check_scales(scales: Any) -> list[float]:
+    """The image scales a student extracts at, as a list of floats; :class:`BadInput` unless they are
+    1 to ``MAX_SCALES`` distinct factors in [0.1, 2]."""
+    if isinstance(scales, str):  # "1,0.6", as on the command line
+        scales = scales.split(",")
+    try:
+        values = [float(s) for s in scales]
+    except (TypeError, ValueError):
+        raise BadInput(f"scales {scales!r}: expected factors such as 1,0.6", option="scales") from None
+    if not 1 <= len(values) <= MAX_SCALES or len(set(values)) != len(values) or not all(0.1 <= s <= 2 for s in values):
+        raise BadInput(f"scales {','.join(f'{s:g}' for s in values) or '(none)'}: expected 1 to {MAX_SCALES} distinct "
+                       "factors in [0.1, 2] (1 = the image as given)", option="scales")
+    return values
+
+
+def merge_scales(found: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], max_keypoints: int | None,
+                 size: tuple[int, int]) -> Features:
+    """One image's keypoints of several scales (each ``(K×2 keypoints, K scores, K×D descriptors)``,
+    keypoints in the image's pixels) as one set: the best-scored ``max_keypoints`` of them all."""
+    kp, scores, d = (torch.cat(parts) for parts in zip(*found))
+    order = torch.argsort(scores, descending=True, stable=True)
+    if max_keypoints and max_keypoints > 0:
+        order = order[:int(max_keypoints)]
+    return Features(kp[order], scores[order], d[order], size)
+
+
 def fuse_for_inference(net: nn.Module) -> nn.Module:
     """A copy of ``net`` with every convolution + batch norm pair folded into one convolution
     (identical outputs in eval mode, one pass over memory fewer per layer)."""
@@ -230,10 +263,11 @@ class SlamfeatStudent(TeacherSpaceMixin, Extractor):
     # textured 480×640 photograph. Distillation matches the teacher's per-cell distributions, not its
     # score scale, so the teacher's own threshold (ALIKED's 0.2) means nothing for a student.
     default_conf = {**Extractor.default_conf, "detection_threshold": 0.01, "nms_radius": 2,
-                    "remove_borders": 4, "subpixel": True, "cuda_graphs": True}
+                    "remove_borders": 4, "subpixel": True, "cuda_graphs": True, "scales": [1.0]}
 
     def __init__(self, arch: str = "slamfeat-lite", arch_conf: dict[str, Any] | None = None, **conf) -> None:
         super().__init__(**conf)
+        self.conf["scales"] = check_scales(self.conf["scales"])
         self.arch = arch
         self.arch_conf = {**ARCHS.get(arch, ARCHS["slamfeat-lite"]), **(arch_conf or {})}
         a = self.arch_conf
@@ -343,10 +377,24 @@ class SlamfeatStudent(TeacherSpaceMixin, Extractor):
     def _extract(self, images: torch.Tensor) -> list[Features]:
         h, w = images.shape[-2:]
         net = self.net if self.training else self.inference_net()
-        out = None if self.training or torch.is_grad_enabled() else self._graphed(net, images)
-        kp, scores, d, valid = out if out is not None else self._detect_and_describe(net, images)
-        counts = valid.sum(dim=1).tolist()  # the valid keypoints of each image are a prefix
-        return [Features(kp[i, :n], scores[i, :n], d[i, :n], (int(w), int(h))) for i, n in enumerate(counts)]
+        scales = self.conf["scales"] if not self.training else [1.0]
+        found = []
+        for s in scales:
+            x = images
+            if s != 1.0:
+                size = (max(int(round(h * s)), 8), max(int(round(w * s)), 8))
+                x = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=s < 1)
+            out = None if self.training or torch.is_grad_enabled() else self._graphed(net, x)
+            kp, scores, d, valid = out if out is not None else self._detect_and_describe(net, x)
+            if s != 1.0:  # pixel centres: x + 0.5 = (x_s + 0.5) · W / W_s
+                kp = (kp + 0.5) * kp.new_tensor([w / x.shape[-1], h / x.shape[-2]]) - 0.5
+            found.append((kp, scores, d, valid))
+        if len(found) == 1:
+            kp, scores, d, valid = found[0]
+            counts = valid.sum(dim=1).tolist()  # the valid keypoints of each image are a prefix
+            return [Features(kp[i, :n], scores[i, :n], d[i, :n], (int(w), int(h))) for i, n in enumerate(counts)]
+        return [merge_scales([(kp[i][v[i]], sc[i][v[i]], d[i][v[i]]) for kp, sc, d, v in found],
+                             self.conf["max_keypoints"], (int(w), int(h))) for i in range(len(images))]
 
 
 def build_student(arch: str, descriptor_dim: int | None = None, **conf) -> SlamfeatStudent:

@@ -128,3 +128,23 @@ def test_broken_set_exit_2_naming_the_file(hpatches_copy, capsys, damage, fragme
     damage(hpatches_copy)
     proc = run_main(capsys, "eval", "hpatches", "--root", hpatches_copy, "--model", "orb", "--device", "cpu")
     assert_one_line_error(proc, fragment)
+
+
+def test_scales_reach_the_students_and_the_report(tiny_hpatches, tmp_path, capsys):
+    """``--scales``: the students extract at each scale (more keypoints survive on these small
+    images), the report's settings name them; a model without scales or a bad factor: one line, 2."""
+    runs = {}
+    for scales in (None, "1,0.6"):
+        out = tmp_path / f"{scales}.json"
+        flags = [] if scales is None else ["--scales", scales]
+        proc = run_main(capsys, "eval", "hpatches", "--root", tiny_hpatches, "--model", "slamfeat-lite", "--device",
+                        "cpu", "--json", out, *flags)
+        assert proc.returncode == 0, proc.stderr
+        runs[scales] = json.loads(out.read_text())
+    assert runs[None]["settings"]["scales"] is None and runs["1,0.6"]["settings"]["scales"] == [1.0, 0.6]
+    single, both = (runs[k]["results"]["slamfeat-lite"] for k in (None, "1,0.6"))
+    assert both["keypoints_per_image"] > single["keypoints_per_image"]
+    proc = run_main(capsys, "eval", "hpatches", "--root", tiny_hpatches, "--model", "orb", "--scales", "1,0.6")
+    assert_one_line_error(proc, "orb", "one scale only")
+    proc = run_main(capsys, "eval", "hpatches", "--root", tiny_hpatches, "--model", "slamfeat-lite", "--scales", "1,5")
+    assert_one_line_error(proc, "scales 1,5")
