@@ -33,7 +33,7 @@ class ExportableStudent(nn.Module):
 
     def __init__(self, student: SlamfeatStudent) -> None:
         super().__init__()
-        if list(student.conf["scales"]) != [1.0]:
+        if not student.one_pass:
             raise BadInput(f"scales {','.join(f'{s:g}' for s in student.conf['scales'])}: an exported graph runs one "
                            "scale; export without --scales (a checkpoint keeps them)", option="scales")
         self.net = fuse_for_inference(student.net)

@@ -73,7 +73,7 @@ def bench_extract(models: Sequence[str] = DEFAULT_MODELS, resolution: tuple[int,
                 (lambda m=model: extract_batch(m, images))
             params[name] = model.num_parameters()
             # an ONNX graph runs one scale: a student at several has no ONNX row
-            if onnx and batch == 1 and isinstance(model, SlamfeatStudent) and model.conf["scales"] == [1.0] \
+            if onnx and batch == 1 and isinstance(model, SlamfeatStudent) and model.one_pass \
                     and dev.type == "cpu" and importlib.util.find_spec("onnxruntime") is not None:
                 key = f"{name}-onnxruntime"
                 runners[key] = _onnx_runner(model, image.cpu(), torch.get_num_threads(), Path(tmp.name))

@@ -84,8 +84,9 @@ DEFAULT_MODEL = "slamfeat-lite"
 
 
 def scales_conf(scales) -> dict[str, Any]:
-    """The extractor option of an evaluation's ``scales`` setting: ``{"scales": [...]}``, or nothing for None."""
-    return {} if scales is None else {"scales": [float(s) for s in scales]}
+    """The extractor option of an evaluation's ``scales`` setting (checked by the student that takes it),
+    or nothing for None."""
+    return {} if scales is None else {"scales": scales}
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

@@ -297,6 +297,11 @@ class SlamfeatStudent(TeacherSpaceMixin, Extractor):
         return self.arch
 
     @property
+    def one_pass(self) -> bool:
+        """Whether the network runs once, on the image as given (``scales`` [1]): what an exported graph holds."""
+        return self.conf["scales"] == [1.0]
+
+    @property
     def descriptor_dim(self) -> int:  # type: ignore[override]
         return int(self.arch_conf["descriptor_dim"])
 
