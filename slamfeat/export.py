@@ -114,6 +114,9 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    # no spin-waiting between runs: ONNX Runtime's idle threads would otherwise hold the cores for a
+    # while after each run, slowing whatever runs next (torch, OpenCV, the matcher) by up to 2×
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1

@@ -6,7 +6,7 @@ import torch
 
 from fixtures.core import run_cli, small_image
 from slamfeat.distill.train import DistillConfig, distill
-from slamfeat.export import export_student, load_student_for_export
+from slamfeat.export import export_student, load_student_for_export, onnx_session
 from slamfeat.features import load_extractor
 
 
@@ -18,12 +18,15 @@ def student_and_image():
 
 
 def test_onnx_matches_pytorch(student_and_image, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     student, image = student_and_image
     path = export_student(student, "onnx", tmp_path / "lite.onnx", (96, 128))
     ref = student.extract(image)
     x, _ = student.preprocess(image)
-    kp, scores, desc = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})
+    session = onnx_session(path, threads=2)
+    # idle threads do not spin between runs (they would slow whatever runs next on a small CPU)
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    kp, scores, desc = session.run(None, {"image": x.numpy()})
     assert kp.shape == (len(ref), 2) and len(ref) > 50
     np.testing.assert_allclose(kp, ref.keypoints.numpy(), atol=1e-3)
     np.testing.assert_allclose(scores, ref.scores.numpy(), atol=1e-4)
