@@ -104,4 +104,5 @@ if __name__ == "__main__":
     pnp_px, refine_px = (None if name not in settings else float(settings[name]) for name in ("--pnp-px", "--refine-px"))
     r = run(sys.argv[1], sys.argv[2], flags, pnp_px, refine_px, settings.get("--keep"), config)
     print(sys.argv[2], *sys.argv[3:], *(f"{k}={r[k]:.4g}" for k in ("ate_rmse_rel", "rpe_trans", "rpe_rot_deg")),
-          f"lost={r['lost_frames']} keyframes={r['keyframes']} sim3_scale={r['sim3_scale']:.4f}")
+          *(f"online_{k}={r['online'][k]:.4g}" for k in ("ate_rmse_rel", "rpe_trans") if "online" in r),
+          f"lost={r['lost_frames']} keyframes={r['keyframes']} local_map={r.get('local_map_matches', 0)} last_frame={r.get('last_frame_frames', 0)} bridged={r.get('bridged_frames', 0)}/{r.get('bridged_reinitialisations', 0)} sim3_scale={r['sim3_scale']:.4f}")

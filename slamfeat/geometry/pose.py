@@ -114,6 +114,30 @@ def solve_pnp(X: np.ndarray, x: np.ndarray, K: np.ndarray, guess: np.ndarray | N
     return T, good
 
 
+def refine_pose(X: np.ndarray, x: np.ndarray, K: np.ndarray, T_cam_world: np.ndarray, reprojection_px: float = 3.0,
+                min_inliers: int = 15, rounds: int = 2) -> tuple[np.ndarray, np.ndarray] | None:
+    """World-to-camera pose refined from ``T_cam_world`` on ``N`` 3-D points ``X`` (``N×3``) and pixels ``x``
+    (``N×2``), without RANSAC: ``rounds`` of Levenberg-Marquardt on the points within ``reprojection_px`` of
+    the current pose (the pose-only optimisation of a tracker that already knows roughly where it is).
+
+    Returns ``(T_cam_world 4×4, inlier row indices)`` or None below ``min_inliers``.
+    """
+    X = np.ascontiguousarray(X, np.float64)
+    x = np.ascontiguousarray(x, np.float64)
+    T = np.asarray(T_cam_world, np.float64)
+    for _ in range(rounds):
+        close = np.nonzero(reprojection_errors_px(X, x, K, T) < reprojection_px)[0]
+        if len(close) < max(min_inliers, 6):
+            return None
+        rvec, _ = cv2.Rodrigues(T[:3, :3])
+        rvec, tvec = cv2.solvePnPRefineLM(X[close], x[close], K, None, rvec, T[:3, 3].reshape(3, 1).copy())
+        T = pose_matrix(cv2.Rodrigues(rvec)[0], tvec)
+    good = np.nonzero(reprojection_errors_px(X, x, K, T) < reprojection_px)[0]
+    if len(good) < min_inliers:
+        return None
+    return T, good
+
+
 def reprojection_errors_px(X: np.ndarray, x: np.ndarray, K: np.ndarray, T_cam_world: np.ndarray) -> np.ndarray:
     """Pixel distance of each world point ``X`` (``N×3``) seen from ``T_cam_world`` to its pixel ``x``
     (``N×2``); infinite for points behind the camera."""

@@ -29,7 +29,24 @@ class VOConfig:
     ba_iterations: int = 8
     ba_gate_px: float = 12.0  # observations this far off stay out of the adjustment
     ba_outlier_px: float = 4.0
-    relocalise: bool = True  # when lost, try PnP against the last keyframe before re-initialising
+    # a frame the last keyframe cannot place is matched against the last tracked frame's map points before it
+    # is lost (ORB-SLAM's motion-model tracking: through a fast turn the last frame still overlaps it)
+    track_last_frame: bool = True
+    # after tracking, the points of this many last keyframes are found again by projection and the pose is
+    # refined on them too (0 = off; see vo/local_map.py)
+    local_map_keyframes: int = 0
+    local_map_radius_px: float = 2.0  # search radius around a projected point
+    local_map_ratio: float = 0.9  # Lowe's ratio against the next keypoint in the radius
+    local_map_min_similarity: float = 0.5  # cosine (float descriptors) or 1 − Hamming/D (binary) at least
+    # the trajectory written: each frame's pose relative to its keyframe on that keyframe's last pose (True, as
+    # ORB-SLAM writes it; bundle adjustment moves keyframes after their frames were tracked) or the poses as
+    # tracked, frame by frame (False)
+    final_poses: bool = True
+    relocalise: bool = True
+    # frames that cannot be placed are chained by their two-view geometry from the last tracked one, and a new
+    # map starts at the chained pose (vo/bridge.py); a link needs this many essential-matrix inliers
+    bridge_lost_frames: bool = True
+    bridge_min_inliers: int = 50  # when lost, try PnP against the last keyframe before re-initialising
     reinitialise_after: int = 3  # lost frames before a new initialisation starts
     matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn (the features' defaults) or lightglue
     # tried on a frame that ``matcher`` cannot track, before the frame counts as lost (e.g. LightGlue

@@ -26,9 +26,11 @@ from ..errors import BadInput
 from ..features import Extractor
 from ..geometry.pose import invert_pose
 from ..matching.matcher import Matcher
+from .bridge import Bridge
 from .config import VOConfig
 from .initialisation import InitialisationStep, reinitialisation_scale, seed_map, try_two_view
 from .keyframes import append_keyframe, keyframe_due
+from .local_map import track_local_map
 from .map import Frame, Keyframe, PointMap
 from .mapping import BundleAdjustmentSkipped, adjust_local_window, release_old_images, triangulate_new_points
 from .motion import MotionModel
@@ -62,6 +64,11 @@ class VisualOdometry:
             except BadInput as e:  # named as the fallback's fault, not the matcher's
                 raise BadInput(str(e), option="fallback_matcher") from None
         self.fallback_frames = 0  # frames the fallback matcher tracked after the matcher failed
+        self.local_map_matches = 0  # points of older keyframes found again by projection (all frames)
+        self.last_frame_frames = 0  # frames placed against the last frame after the last keyframe failed
+        self.last_tracked: Keyframe | None = None  # the last tracked frame with its map points (not a keyframe)
+        self.bridge = Bridge()  # poses chained across frames that could not be placed
+        self.bridged_reinitialisations = 0  # new maps started at a bridged pose
         self.map = PointMap()
         self.state = TrackerState.INITIALISING
         self.segment = -1
@@ -105,9 +112,21 @@ class VisualOdometry:
         except (cv2.error, np.linalg.LinAlgError) as e:  # degenerate geometry: this frame is lost
             self.failures.append(f"frame {index}: {type(e).__name__}: {str(e).strip().splitlines()[-1][:200]}")
             out = self._give_up(frame)
+        if self.cfg.bridge_lost_frames:
+            self._bridge(frame, out)
         self.timings["track"] += time.perf_counter() - t1
         self.cpu_seconds += time.process_time() - c0
         return out
+
+    def _bridge(self, frame: Frame, out: list[FrameResult]) -> None:
+        """Start the chain of bridged poses again at a tracked ``frame``, or extend it by an untracked one."""
+        mine = next((r for r in out if r.index == frame.index), None)
+        if mine is not None and mine.T_world_cam is not None:
+            self.bridge.anchor(frame, invert_pose(mine.T_world_cam))
+        elif self.bridge.frame is not None:
+            speed = float(np.median(self.motion.speeds)) if self.motion.speeds else 0.0
+            matchers = [self.matcher] + ([self.fallback] if self.fallback is not None else [])
+            self.bridge.extend(frame, matchers, self.K, self.cfg, speed)
 
     def finish(self) -> list[FrameResult]:
         """Results of the frames still waiting for an initialisation (they count as lost)."""
@@ -118,7 +137,9 @@ class VisualOdometry:
 
     def summary(self) -> dict:
         return {"keyframes": len(self.map.keyframes), "lost_frames": self.lost_frames, "failures": self.failures,
-                "fallback_frames": self.fallback_frames,
+                "fallback_frames": self.fallback_frames, "local_map_matches": self.local_map_matches,
+                "last_frame_frames": self.last_frame_frames, "bridged_frames": self.bridge.links,
+                "bridged_reinitialisations": self.bridged_reinitialisations,
                 "reinitialisations": self.reinitialisations, "map_points": int(self.map.alive.sum()),
                 "config": asdict(self.cfg)}
 
@@ -134,7 +155,7 @@ class VisualOdometry:
         out = [FrameResult.lost(f) for f in self.pending if f.index != frame.index]
         out.append(FrameResult.lost(frame))
         self.lost_frames += len(out)
-        self.pending, self.init_reference = [], None
+        self.pending, self.init_reference, self.last_tracked = [], None, None
         if self.map.keyframes:
             self.state, self.lost_run = TrackerState.LOST, max(self.lost_run, 1)
             self.motion.stop()
@@ -164,7 +185,7 @@ class VisualOdometry:
     def _track(self, frame: Frame) -> FrameResult:
         found = self._with_fallback(lambda matcher: self._track_with(frame, matcher))
         if found is None:
-            self.state = TrackerState.LOST
+            self.state, self.last_tracked = TrackerState.LOST, None
             self.lost_run = 1
             self.lost_frames += 1
             self.motion.stop()
@@ -173,30 +194,69 @@ class VisualOdometry:
 
     def _track_with(self, frame: Frame, matcher: Matcher) -> Localisation | None:
         """PnP against the last keyframe's map points matched by ``matcher``: from the predicted pose, then
-        by plain RANSAC."""
-        pairs = match_map_points(self.map, self.map.keyframes[-1], frame, matcher)
-        found = self._localise(frame, self.motion.predict(), self.cfg.pnp_iterations, pairs)
-        if found is None:
-            found = self._localise(frame, None, 3 * self.cfg.pnp_iterations, pairs)
+        by plain RANSAC; then the same against the last tracked frame's map points."""
+        found = self._track_against(self.map.keyframes[-1], frame, matcher)
+        if found is None and self.cfg.track_last_frame and self.last_tracked is not None:
+            last = self.last_tracked
+            found = self._track_against(last, frame, matcher)
+            if found is not None:  # its points as map matches: the frame becomes a keyframe (no keyframe inliers)
+                self.last_frame_frames += 1
+                map_matches = np.stack([last.point_ids[found.inliers[:, 0]], found.inliers[:, 1]], 1)
+                found = Localisation(found.T_cam_world, np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64),
+                                     map_matches)
         return found
+
+    def _track_against(self, reference: Keyframe, frame: Frame, matcher: Matcher) -> Localisation | None:
+        pairs = match_map_points(self.map, reference, frame, matcher)
+        found = localise(self.map, reference, frame, matcher, self.K, self.cfg, self.motion.predict(),
+                         self.cfg.pnp_iterations, pairs)
+        if found is None:
+            found = localise(self.map, reference, frame, matcher, self.K, self.cfg, None,
+                             3 * self.cfg.pnp_iterations, pairs)
+        return found
+
+    def _with_local_map(self, frame: Frame, found: Localisation) -> Localisation:
+        """``found`` refined on the local map's points found again by projection (as it was when none are)."""
+        kf = self.map.keyframes[-1]
+        n = len(found.inliers)
+        ids = np.concatenate([kf.point_ids[found.inliers[:, 0]], found.map_matches[:, 0]])
+        rows = np.concatenate([found.inliers[:, 1], found.map_matches[:, 1]])
+        more = track_local_map(self.map, frame, found.T_cam_world, self.K, self.cfg, ids, rows)
+        if more is None:
+            return found
+        T, kept, map_matches = more
+        self.local_map_matches += len(map_matches)
+        return Localisation(T, found.inliers[kept[:n]], found.pairs,
+                            np.concatenate([found.map_matches[kept[n:]], map_matches]))
+
+    def _remember(self, frame: Frame, found: Localisation) -> None:
+        """Keep ``frame`` with the map points it tracked, for the next frame to fall back on."""
+        ids = np.full(len(frame.keypoints), -1, np.int64)
+        ids[found.inliers[:, 1]] = self.map.keyframes[-1].point_ids[found.inliers[:, 0]]
+        ids[found.map_matches[:, 1]] = found.map_matches[:, 0]
+        self.last_tracked = Keyframe(frame, found.T_cam_world, ids, self.segment)
 
     def _accept(self, frame: Frame, found: Localisation) -> FrameResult:
         kf = self.map.keyframes[-1]
+        if self.cfg.local_map_keyframes > 0:
+            found = self._with_local_map(frame, found)
         T = found.T_cam_world
         self.motion.update(T, frame.index)
-        status = FrameStatus.TRACKED
+        status, anchor = FrameStatus.TRACKED, kf
         if kf.first_tracked is None:
             kf.first_tracked = len(found.inliers)
+        self.last_tracked = None
         if keyframe_due(self.cfg, len(found.inliers), kf.first_tracked, frame.index - kf.index):
-            new = self._add_keyframe(frame, T, found.inliers)
-            T = new.T_cam_world
-            status = FrameStatus.KEYFRAME
-        return FrameResult(frame.index, frame.timestamp, status, invert_pose(T), kf, found.inliers, frame)
+            new = self._add_keyframe(frame, T, found.inliers, found.map_matches)
+            T, status, anchor = new.T_cam_world, FrameStatus.KEYFRAME, new
+        elif self.cfg.track_last_frame:
+            self._remember(frame, found)
+        return FrameResult(frame.index, frame.timestamp, status, invert_pose(T), kf, found.inliers, frame).anchored(anchor)
 
     # ----------------------------------------------------------------- keyframes and the map
-    def _add_keyframe(self, frame: Frame, T: np.ndarray, inliers: np.ndarray) -> Keyframe:
+    def _add_keyframe(self, frame: Frame, T: np.ndarray, inliers: np.ndarray, map_matches: np.ndarray) -> Keyframe:
         ref = self.map.keyframes[-1]
-        new = append_keyframe(self.map, frame, T, inliers, self.segment)
+        new = append_keyframe(self.map, frame, T, inliers, self.segment, map_matches)
         # new points come from every match to the last keyframe, not only those PnP used
         triangulate_new_points(self.map, ref, new, match_keypoints(ref.frame.features, frame.features, self.matcher),
                                self.K, self.cfg)
@@ -252,6 +312,9 @@ class VisualOdometry:
         # a re-initialisation continues from the last known pose with the recent speed as scale
         last_T = self.motion.T_cam_world
         T_ref = last_T if last_T is not None else np.eye(4)
+        if ref.index in self.bridge.poses:  # ... or from where the chain across the lost frames reached
+            T_ref = self.bridge.poses[ref.index]
+            self.bridged_reinitialisations += 1
         scale = 1.0
         if last_T is not None and self.motion.speeds:
             scale = reinitialisation_scale(self.motion.speeds, frame.index - ref.index)
@@ -260,7 +323,8 @@ class VisualOdometry:
         kf0, kf1 = seed_map(self.map, ref, frame, pairs, two, T_ref, scale, self.segment)
         self._bundle_adjust()
         self.state, self.lost_run = TrackerState.TRACKING, 0
-        out = [FrameResult(ref.index, ref.timestamp, FrameStatus.KEYFRAME, invert_pose(kf0.T_cam_world), None, frame=ref)]
+        out = [FrameResult(ref.index, ref.timestamp, FrameStatus.KEYFRAME, invert_pose(kf0.T_cam_world), None,
+                           frame=ref).anchored(kf0)]
         # frames between the two views are localised against the new map
         waiting = [f for f in self.pending if f.index not in (ref.index, frame.index)]
         self.pending, self.init_reference = [], None
@@ -270,8 +334,10 @@ class VisualOdometry:
                 self.lost_frames += 1
                 out.append(FrameResult.lost(f))
             else:
-                out.append(FrameResult(f.index, f.timestamp, FrameStatus.TRACKED, invert_pose(T), kf0, frame=f))
+                out.append(FrameResult(f.index, f.timestamp, FrameStatus.TRACKED, invert_pose(T), kf0,
+                                       frame=f).anchored(kf0))
         out.append(FrameResult(frame.index, frame.timestamp, FrameStatus.KEYFRAME, invert_pose(kf1.T_cam_world), kf0,
-                               pairs, frame))
+                               pairs, frame).anchored(kf1))
         self.motion.restart(kf1.T_cam_world, frame.index)
+        self.last_tracked = None
         return out

@@ -20,12 +20,15 @@ def keyframe_due(cfg: VOConfig, tracked: int, first_tracked: int, gap: int) -> b
 
 
 def append_keyframe(point_map: PointMap, frame: Frame, T_cam_world: np.ndarray, inliers: np.ndarray,
-                    segment: int) -> Keyframe:
+                    segment: int, map_matches: np.ndarray | None = None) -> Keyframe:
     """Make ``frame`` a keyframe after the map's last one, observing the points its ``M×2`` PnP ``inliers``
-    (last keyframe keypoint, frame keypoint) tracked; returns it."""
+    (last keyframe keypoint, frame keypoint) tracked and the ``K×2`` ``map_matches`` (map point id, frame
+    keypoint) of the local map; returns it."""
     ref = point_map.keyframes[-1]
     point_ids = np.full(len(frame.keypoints), -1, np.int64)
     point_ids[inliers[:, 1]] = ref.point_ids[inliers[:, 0]]
+    if map_matches is not None and len(map_matches):
+        point_ids[map_matches[:, 1]] = map_matches[:, 0]
     new = Keyframe(frame, T_cam_world, point_ids, segment)
     point_map.keyframes.append(new)
     return new

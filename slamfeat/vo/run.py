@@ -83,7 +83,8 @@ def _run_vo(source, extractor, camera, out_dir: Path, config, max_frames, draw, 
     results.sort(key=lambda r: r.index)
     tracked = [r for r in results if r.T_world_cam is not None]
     times = np.array([r.timestamp for r in tracked])
-    poses = np.stack([r.T_world_cam for r in tracked]) if tracked else np.zeros((0, 4, 4))
+    online = np.stack([r.T_world_cam for r in tracked]) if tracked else np.zeros((0, 4, 4))
+    poses = np.stack([r.final_pose() for r in tracked]) if tracked and vo.cfg.final_poses else online
     front_end = vo.timings["extract"] + vo.timings["track"]
     report = {
         "source": source.name,
@@ -98,6 +99,12 @@ def _run_vo(source, extractor, camera, out_dir: Path, config, max_frames, draw, 
         "trajectory_length": path_length(poses),
         "lost_frames": frames - len(tracked),
         "reinitialisations": vo.reinitialisations,
+        "poses": "final" if vo.cfg.final_poses else "online",
+        **({"last_frame_frames": vo.last_frame_frames} if vo.cfg.track_last_frame else {}),
+        **({"bridged_frames": vo.bridge.links, "bridged_reinitialisations": vo.bridged_reinitialisations}
+           if vo.cfg.bridge_lost_frames else {}),
+        **({"local_map_keyframes": vo.cfg.local_map_keyframes, "local_map_matches": vo.local_map_matches}
+           if vo.cfg.local_map_keyframes > 0 else {}),
         "map_points": int(vo.map.alive.sum()),
         "fps_wall": frames / wall if wall > 0 else 0.0,
         # frames per second of processor time: what the front end costs whatever else the machine runs
@@ -116,6 +123,11 @@ def _run_vo(source, extractor, camera, out_dir: Path, config, max_frames, draw, 
                           ate_rmse_rel=err.ate_rmse_rel, rpe_trans=err.rpe_trans, rpe_rot_deg=err.rpe_rot_deg,
                           sim3_scale=err.scale, trajectory_length_unit="ground truth (m)")
             aligned = err
+        if vo.cfg.final_poses:  # the poses as they were tracked, for comparison
+            err = trajectory_errors(times, online, gt_times, gt_poses)
+            if err is not None:
+                report["online"] = {"ate_rmse_rel": err.ate_rmse_rel, "rpe_trans": err.rpe_trans,
+                                    "rpe_rot_deg": err.rpe_rot_deg}
     outputs = _write_outputs(out_dir, source, report, times, poses, aligned, vo, video_path)
     return report, outputs
 

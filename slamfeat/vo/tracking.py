@@ -25,11 +25,14 @@ class Localisation(NamedTuple):
         T_cam_world: ``4×4`` world-to-camera pose.
         inliers: ``M×2`` (keyframe keypoint, frame keypoint) pairs that support it.
         pairs: ``M'×2`` every match between the two (the new points of a keyframe come from them).
+        map_matches: ``K×2`` (map point id, frame keypoint) more points of the local map that support it
+            (:mod:`.local_map`; none when that step is off).
     """
 
     T_cam_world: np.ndarray
     inliers: np.ndarray
     pairs: np.ndarray
+    map_matches: np.ndarray = np.zeros((0, 2), np.int64)
 
 
 def match_keypoints(f0: Features, f1: Features, matcher: Matcher) -> np.ndarray:

@@ -36,6 +36,8 @@ def test_vo_without_source_runs_the_cached_default_sequence(airsim_sequence, tmp
     assert CONTRACT_KEYS <= set(data)
     assert data["frames"] == 12 and data["tracked_frames"] >= 11 and data["model"] == VO_TEST_MODEL
     assert 0 <= data["ate_rmse_rel"] < 0.05
+    # the trajectory follows its keyframes' last poses; the report also scores the poses as tracked
+    assert data["poses"] == "final" and 0 <= data["online"]["ate_rmse_rel"] < 0.05
     assert Path(data["source"]) == cache / "default_sequence"
     for name in ("trajectory.txt", "trajectory.png", "matches.mp4", "map.ply", "report.json", "config.json"):
         assert (out / name).stat().st_size > 0, name

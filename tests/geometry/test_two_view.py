@@ -6,7 +6,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from slamfeat.geometry.camera import intrinsics_from_fov, project
-from slamfeat.geometry.pose import pose_error, pose_matrix, solve_pnp, transform
+from slamfeat.geometry.pose import pose_error, pose_matrix, refine_pose, solve_pnp, transform
 from slamfeat.geometry.two_view import epipolar_errors, estimate_relative_pose, initialise_two_view, triangulate
 
 K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
@@ -73,6 +73,20 @@ def test_pnp_with_outliers(with_guess):
     T_est, inliers = found
     assert np.linalg.norm(T_est[:3, 3] - T[:3, 3]) < 0.05
     assert (inliers >= 100).mean() > 0.95 and len(inliers) > 250
+
+
+def test_pose_refined_from_a_close_guess_without_ransac():
+    """A guess a pixel or two off and a quarter of the points far off: the far ones stay out from the
+    start, and the refinement lands on the truth; far too few points near the guess give None."""
+    X = _scene()
+    T = _second_view()
+    x = _project(T, X, 0.2)
+    x[:100] += np.random.default_rng(5).uniform(10, 50, (100, 2))
+    guess = pose_matrix(T[:3, :3], T[:3, 3] + [0.01, 0.0, 0.02])
+    T_est, inliers = refine_pose(X, x, K, guess, 3.0, 20)
+    assert np.linalg.norm(T_est[:3, 3] - T[:3, 3]) < 0.2 * np.linalg.norm(guess[:3, 3] - T[:3, 3])
+    assert (inliers >= 100).all() and len(inliers) > 290
+    assert refine_pose(X, x, K, pose_matrix(T[:3, :3], T[:3, 3] + [0.5, 0, 0]), 3.0, 20) is None
 
 
 def test_pnp_gives_up_on_noise():

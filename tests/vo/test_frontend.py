@@ -26,9 +26,10 @@ def _poses(results):
     return np.array([r.timestamp for r in tracked]), np.stack([r.T_world_cam for r in tracked]), tracked
 
 
-def test_trajectory_recovered_up_to_scale(airsim_sequence, vo_extractor):
+@pytest.mark.parametrize("local_map", [0, 5], ids=["last-keyframe", "local-map"])
+def test_trajectory_recovered_up_to_scale(airsim_sequence, vo_extractor, local_map):
     source = open_source(airsim_sequence)
-    vo, results = _run(source, vo_extractor)
+    vo, results = _run(source, vo_extractor, VOConfig(local_map_keyframes=local_map))
     times, poses, tracked = _poses(results)
     assert len(tracked) >= len(results) - 1  # at most the first frames wait for the initialisation
     errors = trajectory_errors(times, poses, *source.ground_truth)
@@ -38,6 +39,17 @@ def test_trajectory_recovered_up_to_scale(airsim_sequence, vo_extractor):
     assert 2 <= len(vo.map.keyframes) < len(results)
     xyz, colors = vo.map.observed_points()
     assert len(xyz) > 100 and colors.dtype == np.uint8
+    # the trajectory as the map ends: every keyframe where the bundle adjustment left it, the rest beside them
+    keyframes = [r for r in results if r.status == "keyframe"]
+    assert len(keyframes) == len(vo.map.keyframes)
+    assert all(np.allclose(r.final_pose(), np.linalg.inv(r.anchor.T_cam_world)) for r in keyframes)
+    assert any(not np.allclose(r.final_pose(), r.T_world_cam) for r in keyframes)  # some did move
+    final = np.stack([r.final_pose() for r in tracked])
+    assert trajectory_errors(times, final, *source.ground_truth).ate_rmse_rel < 0.02
+    # with the local map, keyframes observe again points that the keyframe before them had lost
+    refound = sum(int(np.isin(np.setdiff1d(kf.point_ids[kf.point_ids >= 0], before.point_ids), older.point_ids).sum())
+                  for older, before, kf in zip(vo.map.keyframes, vo.map.keyframes[1:], vo.map.keyframes[2:]))
+    assert (vo.local_map_matches > 0 and refound > 0) if local_map else (vo.local_map_matches == 0 and refound == 0)
 
 
 @pytest.mark.parametrize("relocalise", [True, False], ids=["relocalise", "reinitialise"])
@@ -118,3 +130,47 @@ def test_fallback_matcher_tracks_the_frames_the_matcher_cannot(airsim_sequence, 
     assert vo.lost_frames == 0 and vo.fallback_frames == len(blind), status
     times, poses, _ = _poses(results)
     assert trajectory_errors(times, poses, *source.ground_truth).ate_rmse_rel < 0.02
+
+
+def _lost_from_frame_12(vo):
+    """Make the first map useless from frame 12 on (tracking, the last frame and relocalisation find nothing),
+    so that a new map must start; the frames themselves stay as they are."""
+    track, localise = vo._track_against, vo._localise
+
+    def blind_track(reference, frame, matcher):
+        return None if reference.segment == 0 and frame.index >= 12 else track(reference, frame, matcher)
+
+    def blind_localise(frame, *args, **kwargs):
+        return None if vo.map.keyframes[-1].segment == 0 and frame.index >= 12 else localise(frame, *args, **kwargs)
+
+    vo._track_against, vo._localise = blind_track, blind_localise
+
+
+def test_the_new_map_after_lost_frames_starts_where_the_chain_across_them_reached(airsim_sequence, vo_extractor):
+    source = open_source(airsim_sequence)
+    camera = choose_camera(source)
+    gt_times, gt_poses = source.ground_truth
+    runs = {}
+    for bridge in (False, True):
+        vo = VisualOdometry(vo_extractor, camera.K, camera.dist, VOConfig(bridge_lost_frames=bridge))
+        _lost_from_frame_12(vo)
+        results = []
+        for index, (timestamp, image) in enumerate(source.frames()):
+            results += vo.process(timestamp, image, index)
+        results += vo.finish()
+        assert vo.reinitialisations == 1 and vo.bridged_reinitialisations == int(bridge)
+        assert (vo.bridge.links >= 4) if bridge else vo.bridge.links == 0
+        runs[bridge] = vo, results
+    # the new map's first keyframe against frame 11, the last one tracked before the loss, and the truth
+    errors = {}
+    for bridge, (vo, results) in runs.items():
+        first = next(kf for kf in vo.map.keyframes if kf.segment == 1)
+        before = next(r for r in results if r.index == 11)
+        T_11_to_kf = first.T_cam_world @ before.T_world_cam
+        true = np.linalg.inv(gt_poses[first.index]) @ gt_poses[11]
+        rot = float(np.degrees(np.arccos(np.clip((np.trace(T_11_to_kf[:3, :3] @ true[:3, :3].T) - 1) / 2, -1, 1))))
+        times, poses, _ = _poses(results)
+        errors[bridge] = rot, trajectory_errors(times, poses, gt_times, gt_poses).ate_rmse_rel
+    (rot_plain, ate_plain), (rot_bridged, ate_bridged) = errors[False], errors[True]
+    assert rot_bridged < 0.3 and rot_bridged < 0.5 * rot_plain, errors
+    assert ate_bridged < ate_plain, errors
