@@ -27,6 +27,9 @@ def add_vo_args(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--fallback-matcher", default=None, choices=["nn", "lightglue"],
                    help="tried on a frame the --matcher cannot track before it counts as lost, e.g. lightglue "
                         "behind nn: nn's speed, LightGlue's robustness on fast turns (default none)")
+    p.add_argument("--local-map", type=int, default=0, metavar="N",
+                   help="after tracking, find the points of the last N keyframes again by projection and refine the "
+                        "pose on them (0: off, the default; 5 helps LightGlue, see docs/vo.md)")
     add_device_arg(p)
     add_json_arg(p)
 
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     written = {"output folder": args.out, **{f"run's {name}": Path(args.out) / name for name in VO_FILES}}
     check_paths(args, written, {"source": args.source, "weights file": args.weights})
     output_folder(args.out, "VO output folder", create=False)
-    config = VOConfig(matcher=matcher_config(args), fallback_matcher=fallback_config(args))
+    config = VOConfig(matcher=matcher_config(args), fallback_matcher=fallback_config(args),
+                      local_map_keyframes=args.local_map)
     if args.source is None:
         print("source: the embedded default sequence (rendered once, then cached)")
     path = Path(args.source) if args.source is not None else default_sequence()
@@ -81,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     rows = [[k, report[k]] for k in keys if k in report] + [["matcher", describe_matcher(report["matcher"])]]
     if "fallback_matcher" in report:
         rows.append(["fallback", f"{describe_matcher(report['fallback_matcher'])}: {report['fallback_frames']} frames"])
+    if report.get("bridged_frames"):
+        rows.append(["bridged", f"{report['bridged_frames']} lost frames chained, "
+                                f"{report['bridged_reinitialisations']} new maps started there"])
     print_table(rows, ["vo " + str(args.model), Path(source.name).name])
     for what, where in (("trajectory", outputs.trajectory), ("plot", outputs.plot), ("matches video", outputs.video),
                         ("map", outputs.map), ("report", outputs.report)):

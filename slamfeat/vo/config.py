@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import BadInput
 from ..matching.matcher import MatcherConfig
 
 
@@ -53,3 +54,8 @@ class VOConfig:
     # behind mutual NN: NN's speed on most frames, LightGlue's robustness on fast turns); None: none
     fallback_matcher: MatcherConfig | None = None
     matcher_device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.local_map_keyframes >= 0:
+            raise BadInput(f"local map {self.local_map_keyframes}: expected 0 (off) or a number of keyframes",
+                           option="local_map")

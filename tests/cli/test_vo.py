@@ -100,3 +100,13 @@ def test_fallback_matcher_in_the_report_and_refused_where_it_cannot_serve(airsim
     # sift has no LightGlue: the fault is the fallback's, and says what would work
     assert_one_line_error(vo(airsim_sequence, "--out", tmp_path / "b", "--fallback-matcher", "lightglue"),
                           "--fallback-matcher", "LightGlue", "nn matcher")
+
+
+def test_local_map_option_reaches_the_tracker_and_the_report(airsim_sequence, tmp_path, vo):
+    report = tmp_path / "r.json"
+    proc = vo(airsim_sequence, "--out", tmp_path / "out", "--json", report, "--no-video", "--max-frames", "20",
+              "--local-map", "3")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(report.read_text())
+    assert data["local_map_keyframes"] == 3 and data["local_map_matches"] > 0
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["local_map_keyframes"] == 3

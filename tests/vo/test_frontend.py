@@ -174,3 +174,30 @@ def test_the_new_map_after_lost_frames_starts_where_the_chain_across_them_reache
     (rot_plain, ate_plain), (rot_bridged, ate_bridged) = errors[False], errors[True]
     assert rot_bridged < 0.3 and rot_bridged < 0.5 * rot_plain, errors
     assert ate_bridged < ate_plain, errors
+
+
+@pytest.mark.parametrize("last_frame", [False, True])
+def test_a_frame_the_keyframe_cannot_place_is_tracked_against_the_last_frame(airsim_sequence, vo_extractor,
+                                                                              last_frame):
+    source = open_source(airsim_sequence)
+    camera = choose_camera(source)
+    vo = VisualOdometry(vo_extractor, camera.K, camera.dist,
+                        VOConfig(track_last_frame=last_frame, relocalise=False, bridge_lost_frames=False))
+    track = vo._track_against
+
+    def keyframes_blind(reference, frame, matcher):  # frame 14 finds nothing of the keyframes' points
+        in_map = any(reference is kf for kf in vo.map.keyframes)
+        return None if in_map and frame.index == 14 else track(reference, frame, matcher)
+
+    vo._track_against = keyframes_blind
+    results = []
+    for index, (timestamp, image) in enumerate(source.frames()):
+        results += vo.process(timestamp, image, index)
+    results += vo.finish()
+    status = {r.index: str(r.status) for r in results}
+    if not last_frame:
+        assert status[14] == "lost" and vo.last_frame_frames == 0
+        return
+    assert status[14] == "keyframe" and vo.last_frame_frames == 1 and vo.lost_frames == 0, status
+    times, poses, _ = _poses(results)
+    assert trajectory_errors(times, poses, *source.ground_truth).ate_rmse_rel < 0.02

@@ -18,6 +18,7 @@ def vo(capsys):
     (("--fps", "nan"), "--fps: frame rate nan"),
     (("--calib", "300,300,160,120", "--fov", "90"), "give one of the two"),
     (("--calib", "-100,300,160,120"), "focal lengths must be positive"),
+    (("--local-map", "-1"), "local map -1: expected 0 (off)"),
 ])
 def test_nonsense_values(airsim_sequence, tmp_path, vo, args, fragment):
     proc = vo(airsim_sequence / "images", "--out", tmp_path / "out", *args)
