@@ -28,6 +28,9 @@ class VOConfig:
     triangulation_min_angle_deg: float = 0.8
     ba_window: int = 5  # keyframes in the local bundle adjustment (0 = none)
     ba_iterations: int = 8
+    # up to this many keyframes before the window add their observations of the window's points, their poses
+    # held still (0 = none)
+    ba_anchor_keyframes: int = 0
     ba_gate_px: float = 12.0  # observations this far off stay out of the adjustment
     ba_outlier_px: float = 4.0
     # a frame the last keyframe cannot place is matched against the last tracked frame's map points before it

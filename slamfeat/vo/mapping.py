@@ -58,13 +58,7 @@ def adjust_local_window(point_map: PointMap, K: np.ndarray, cfg: VOConfig) -> bo
     window = point_map.window(cfg.ba_window)
     if cfg.ba_window <= 0 or len(window) < 2:
         return False
-    obs_kf, obs_pt, obs_xy = [], [], []
-    for k, kf in enumerate(window):
-        rows = np.nonzero(kf.point_ids >= 0)[0]
-        obs_kf.append(np.full(len(rows), k))
-        obs_pt.append(kf.point_ids[rows])
-        obs_xy.append(kf.frame.keypoints[rows])
-    obs_kf, obs_pt, obs_xy = np.concatenate(obs_kf), np.concatenate(obs_pt), np.concatenate(obs_xy)
+    obs_kf, obs_pt, obs_xy = _observations(window)
     # only points seen twice or more in the window constrain anything
     ids, inverse, counts = np.unique(obs_pt, return_inverse=True, return_counts=True)
     keep = counts[inverse] >= 2
@@ -74,6 +68,9 @@ def adjust_local_window(point_map: PointMap, K: np.ndarray, cfg: VOConfig) -> bo
         return False
     fixed = np.zeros(len(window), bool)
     fixed[: 2 if len(window) > 2 else 1] = True
+    if cfg.ba_anchor_keyframes > 0:  # older keyframes' observations of these points, their poses held still
+        window, fixed, obs_kf, local, obs_xy = _with_anchors(point_map, window, fixed, ids, obs_kf, local, obs_xy,
+                                                             cfg.ba_anchor_keyframes)
     poses = np.stack([kf.T_cam_world for kf in window])
     try:
         result = bundle_adjust(poses, fixed, point_map.xyz[ids], obs_kf, local, obs_xy, K,
@@ -91,6 +88,36 @@ def adjust_local_window(point_map: PointMap, K: np.ndarray, cfg: VOConfig) -> bo
     Xc = np.einsum("nij,nj->ni", result.poses[obs_kf, :3, :3], result.points[local]) + result.poses[obs_kf, :3, 3]
     point_map.remove_points(np.unique(ids[local[Xc[:, 2] <= 0]]))
     return True
+
+
+def _observations(keyframes: list[Keyframe]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(keyframe position O, point id O, pixel O×2)`` of every map-point observation of ``keyframes``."""
+    obs_kf, obs_pt, obs_xy = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros((0, 2))]
+    for k, kf in enumerate(keyframes):
+        rows = np.nonzero(kf.point_ids >= 0)[0]
+        obs_kf.append(np.full(len(rows), k))
+        obs_pt.append(kf.point_ids[rows])
+        obs_xy.append(kf.frame.keypoints[rows])
+    return np.concatenate(obs_kf), np.concatenate(obs_pt), np.concatenate(obs_xy)
+
+
+def _with_anchors(point_map: PointMap, window: list[Keyframe], fixed: np.ndarray, ids: np.ndarray, obs_kf: np.ndarray,
+                  local: np.ndarray, obs_xy: np.ndarray, count: int):
+    """The window extended by up to ``count`` keyframes of its segment before it that observe its points
+    ``ids``, held still, with those observations (ORB-SLAM's local bundle adjustment does so: the older views
+    keep the points, and with them the scale, where they were)."""
+    start = next(i for i, kf in enumerate(point_map.keyframes) if kf is window[0])
+    older = [kf for kf in point_map.keyframes[max(0, start - count):start] if kf.segment == window[0].segment]
+    a_kf, a_pt, a_xy = _observations(older)
+    seen = np.isin(a_pt, ids)
+    if not seen.any():
+        return window, fixed, obs_kf, local, obs_xy
+    used = np.unique(a_kf[seen])
+    anchors = [older[i] for i in used]
+    position = np.searchsorted(used, a_kf[seen]) + len(window)
+    return (window + anchors, np.concatenate([fixed, np.ones(len(anchors), bool)]),
+            np.concatenate([obs_kf, position]), np.concatenate([local, np.searchsorted(ids, a_pt[seen])]),
+            np.concatenate([obs_xy, a_xy[seen]]))
 
 
 def release_old_images(point_map: PointMap) -> None:

@@ -55,3 +55,27 @@ def test_colours_come_from_the_image_at_the_keypoints():
     frame.image[239, 319] = (4, 5, 6)
     assert point_colors(frame, np.array([0, 1])).tolist() == [[1, 2, 3], [4, 5, 6]]
     assert point_colors(frame, np.zeros(0, np.int64)).shape == (0, 3)
+
+
+def test_older_keyframes_hold_the_window_points_where_they_saw_them():
+    """Window of two keyframes (the first held still), three older ones observing the same points: with them
+    as fixed anchors the noisy points and the free keyframe come back much closer to the truth, and the
+    anchors themselves do not move."""
+    X = scene_points(80, seed=2)
+    poses = [scene_pose(0.5 * k, (-0.25 * k, 0.02 * k, 0.05 * k)) for k in range(5)]
+    errors = {}
+    for anchors in (0, 3):
+        point_map = PointMap()
+        ids = point_map.add_points(X + np.random.default_rng(3).normal(0, 0.05, X.shape))
+        point_map.keyframes = _keyframes(X, poses)
+        for kf in point_map.keyframes:
+            kf.point_ids[:] = ids
+        point_map.keyframes[-1].T_cam_world = scene_pose(2.3, (-1.05, 0.1, 0.2))  # a poor start for the free one
+        before = [kf.T_cam_world.copy() for kf in point_map.keyframes[:3]]
+        assert adjust_local_window(point_map, SCENE_K, VOConfig(ba_window=2, ba_anchor_keyframes=anchors,
+                                                                ba_iterations=20))
+        T = point_map.keyframes[-1].T_cam_world
+        errors[anchors] = (np.linalg.norm(point_map.xyz - X, axis=1).mean(),
+                           np.linalg.norm(T[:3, 3] - poses[-1][:3, 3]))
+        assert all(np.array_equal(b, kf.T_cam_world) for b, kf in zip(before, point_map.keyframes[:3]))
+    assert errors[3][0] < 0.3 * errors[0][0] and errors[3][1] < 0.3 * errors[0][1], errors
