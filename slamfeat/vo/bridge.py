@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from ..geometry.pose import pose_matrix
@@ -58,7 +59,10 @@ class Bridge:
         prev, self.frame = self.frame, None
         found = None
         for matcher in matchers:
-            found = _link(prev, frame, matcher, K, cfg)
+            try:
+                found = _link(prev, frame, matcher, K, cfg)
+            except (cv2.error, np.linalg.LinAlgError):  # degenerate geometry: no link with this matcher
+                found = None
             if found is not None:
                 break
         if found is None:

@@ -88,3 +88,19 @@ def test_a_link_the_matcher_cannot_make_is_made_by_the_fallback():
         bridge.anchor(_frame(0, T0), T0)
         assert bridge.extend(_frame(1, T1), matchers, SCENE_K, VOConfig(), speed=0.2) is linked
         assert (1 in bridge.poses) is linked
+
+
+def test_degenerate_geometry_ends_the_chain_without_raising(monkeypatch):
+    import cv2
+
+    import slamfeat.vo.bridge as bridge_module
+
+    def fails(*args, **kwargs):
+        raise cv2.error("degenerate")
+
+    monkeypatch.setattr(bridge_module, "estimate_relative_pose", fails)
+    T0, T1 = _yaw(0.0, (0, 0, 0)), _yaw(10.0, (0, 0, 0.2))
+    bridge = Bridge()
+    bridge.anchor(_frame(0, T0), T0)
+    assert not bridge.extend(_frame(1, T1), [Matcher()], SCENE_K, VOConfig(), speed=0.2)
+    assert bridge.frame is None and bridge.poses == {}
