@@ -8,8 +8,9 @@ gives each frame's rotation and direction of travel from the frame before, and t
 gives the length of the step. Chained from the last tracked frame, these poses place the new map's
 first keyframe. Frames bridged this way still count as lost: their poses are not written.
 
-A link of the chain needs ``cfg.bridge_min_inliers`` inliers of the essential matrix, with the tracker's
-matcher or else its fallback matcher; a link that fails ends the chain (the new map then starts at the last pose the chain reached, as before).
+A link of the chain needs ``cfg.bridge_min_inliers`` inliers of the essential matrix, with the
+tracker's matcher or else its fallback matcher; a link that fails ends the chain (the new map then
+starts at the last pose the chain reached, as before).
 """
 
 from __future__ import annotations

@@ -46,11 +46,11 @@ class VOConfig:
     # ORB-SLAM writes it; bundle adjustment moves keyframes after their frames were tracked) or the poses as
     # tracked, frame by frame (False)
     final_poses: bool = True
-    relocalise: bool = True
+    relocalise: bool = True  # when lost, try PnP against the last keyframe before re-initialising
     # frames that cannot be placed are chained by their two-view geometry from the last tracked one, and a new
-    # map starts at the chained pose (vo/bridge.py); a link needs this many essential-matrix inliers
+    # map starts at the chained pose (vo/bridge.py)
     bridge_lost_frames: bool = True
-    bridge_min_inliers: int = 50  # when lost, try PnP against the last keyframe before re-initialising
+    bridge_min_inliers: int = 50  # essential-matrix inliers a link of that chain needs
     reinitialise_after: int = 3  # lost frames before a new initialisation starts
     matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn (the features' defaults) or lightglue
     # tried on a frame that ``matcher`` cannot track, before the frame counts as lost (e.g. LightGlue

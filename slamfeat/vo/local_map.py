@@ -7,8 +7,8 @@ still hold points in view; a pose from a few dozen points then wanders in scale.
 keyframes that the frame has not matched yet into it from that first pose, takes for each the
 frame keypoint within ``cfg.local_map_radius_px`` whose descriptor is most alike (at least
 ``cfg.local_map_min_similarity``, Lowe's ratio ``cfg.local_map_ratio`` against the next one in the
-radius, one point per keypoint), and refines
-the pose on old and new correspondences together, without RANSAC.
+radius, one point per keypoint), and refines the pose on old and new correspondences together,
+without RANSAC.
 
 It needs no matcher: the descriptors are compared directly, so it works the same behind mutual NN
 and LightGlue. A keyframe made from the frame keeps the new observations, which ties the keyframes
