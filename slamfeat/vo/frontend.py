@@ -29,7 +29,7 @@ from ..matching.matcher import Matcher
 from .bridge import Bridge
 from .config import VOConfig
 from .initialisation import InitialisationStep, reinitialisation_scale, seed_map, try_two_view
-from .keyframes import append_keyframe, keyframe_due
+from .keyframes import append_keyframe, keyframe_due, tracked_point_ids
 from .local_map import track_local_map
 from .map import Frame, Keyframe, PointMap
 from .mapping import BundleAdjustmentSkipped, adjust_local_window, release_old_images, triangulate_new_points
@@ -231,9 +231,7 @@ class VisualOdometry:
 
     def _remember(self, frame: Frame, found: Localisation) -> None:
         """Keep ``frame`` with the map points it tracked, for the next frame to fall back on."""
-        ids = np.full(len(frame.keypoints), -1, np.int64)
-        ids[found.inliers[:, 1]] = self.map.keyframes[-1].point_ids[found.inliers[:, 0]]
-        ids[found.map_matches[:, 1]] = found.map_matches[:, 0]
+        ids = tracked_point_ids(frame, self.map.keyframes[-1], found.inliers, found.map_matches)
         self.last_tracked = Keyframe(frame, found.T_cam_world, ids, self.segment)
 
     def _accept(self, frame: Frame, found: Localisation) -> FrameResult:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..geometry.pose import refine_pose
+from ..geometry.camera import project
+from ..geometry.pose import refine_pose, transform
 from ..matching.similarity import prepare, ratio_pass, to_similarity
 from .config import VOConfig
 from .map import Frame, PointMap
@@ -49,14 +50,6 @@ def local_points(point_map: PointMap, keyframes: int, skip: np.ndarray) -> tuple
     return np.concatenate(ids), torch.cat(descriptors)
 
 
-def project(xyz: np.ndarray, T_cam_world: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(pixels P×2, in front P bool)`` of world points seen from ``T_cam_world``."""
-    Xc = xyz @ T_cam_world[:3, :3].T + T_cam_world[:3, 3]
-    front = Xc[:, 2] > 1e-9
-    uv = Xc[:, :2] / np.where(front, Xc[:, 2], 1.0)[:, None] * K[[0, 1], [0, 1]] + K[:2, 2]
-    return uv, front
-
-
 def search_by_projection(point_map: PointMap, frame: Frame, T_cam_world: np.ndarray, K: np.ndarray,
                          cfg: VOConfig, skip_ids: np.ndarray, used_rows: np.ndarray) -> np.ndarray:
     """``M×2`` int64 (map point id, frame keypoint row) of local-map points found in ``frame`` by projection.
@@ -70,9 +63,10 @@ def search_by_projection(point_map: PointMap, frame: Frame, T_cam_world: np.ndar
     ids, desc = local_points(point_map, cfg.local_map_keyframes, skip_ids)
     if len(ids) == 0 or len(frame.keypoints) == 0:
         return empty
-    uv, front = project(point_map.xyz[ids], T_cam_world, K)
+    Xc = transform(T_cam_world, point_map.xyz[ids])
+    uv = project(Xc, K)  # only trusted in front of the camera
     w, h = frame.features.image_size
-    inside = front & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    inside = (Xc[:, 2] > 1e-9) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
     if not inside.any():
         return empty
     ids, uv, desc = ids[inside], uv[inside], desc[torch.from_numpy(np.nonzero(inside)[0])]
