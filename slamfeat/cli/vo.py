@@ -24,9 +24,11 @@ def add_vo_args(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--show", action="store_true", help="open a live view of the tracked matches")
     add_model_args(p)
     add_matcher_args(p)
-    p.add_argument("--fallback-matcher", default=None, choices=["nn", "lightglue"],
-                   help="tried on a frame the --matcher cannot track before it counts as lost, e.g. lightglue "
-                        "behind nn: nn's speed, LightGlue's robustness on fast turns (default none)")
+    p.add_argument("--fallback-matcher", default="auto", choices=["auto", "none", "nn", "lightglue"],
+                   help="tried on a frame the --matcher cannot track before it counts as lost, and on the links "
+                        "across lost frames: nn's speed on most frames, LightGlue's robustness on fast turns. auto "
+                        "(the default): the features' LightGlue behind --matcher nn when they have one (the "
+                        "students, aliked, disk, xfeat), else none")
     p.add_argument("--local-map", type=int, default=0, metavar="N",
                    help="after tracking, find the points of the last N keyframes again by projection and refine the "
                         "pose on them (0: off, the default; 5 helps LightGlue, see docs/vo.md)")
@@ -35,12 +37,15 @@ def add_vo_args(p: argparse.ArgumentParser, default_out: str) -> None:
 
 
 def fallback_config(args: argparse.Namespace):
-    """The :class:`slamfeat.matching.MatcherConfig` of ``--fallback-matcher`` (None without one): the
-    matching flags apply to it as to ``--matcher``."""
+    """The fallback of ``--fallback-matcher``: a :class:`slamfeat.matching.MatcherConfig` (the matching flags
+    apply to it as to ``--matcher``), ``"auto"`` (resolved by the front end for the features) or None."""
     from ..errors import BadInput
+    from ..vo.config import AUTO
 
-    if args.fallback_matcher is None:
+    if args.fallback_matcher == "none":
         return None
+    if args.fallback_matcher == "auto":
+        return AUTO
     if args.fallback_matcher == args.matcher:
         raise BadInput(f"fallback matcher {args.fallback_matcher!r} is the matcher itself; name the other one",
                        option="fallback_matcher")

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from ..errors import BadInput
 from ..matching.matcher import MatcherConfig
 
+AUTO = "auto"  # VOConfig.fallback_matcher: LightGlue behind mutual NN where the features have one
+
 
 @dataclass
 class VOConfig:
@@ -53,12 +55,17 @@ class VOConfig:
     bridge_min_inliers: int = 50  # essential-matrix inliers a link of that chain needs
     reinitialise_after: int = 3  # lost frames before a new initialisation starts
     matcher: MatcherConfig = field(default_factory=MatcherConfig)  # nn (the features' defaults) or lightglue
-    # tried on a frame that ``matcher`` cannot track, before the frame counts as lost (e.g. LightGlue
-    # behind mutual NN: NN's speed on most frames, LightGlue's robustness on fast turns); None: none
-    fallback_matcher: MatcherConfig | None = None
+    # tried on a frame that ``matcher`` cannot track, before the frame counts as lost, and on the links of a
+    # bridge (LightGlue behind mutual NN: NN's speed on most frames, LightGlue's robustness on fast turns);
+    # AUTO (the default): the features' LightGlue behind mutual NN when they have one, else none; None: none
+    fallback_matcher: MatcherConfig | str | None = AUTO
     matcher_device: str | None = None
 
     def __post_init__(self) -> None:
+        if not (self.fallback_matcher is None or self.fallback_matcher == AUTO
+                or isinstance(self.fallback_matcher, MatcherConfig)):
+            raise BadInput(f"fallback matcher {self.fallback_matcher!r}: expected a MatcherConfig, {AUTO!r} or None",
+                           option="fallback_matcher")
         if not self.local_map_keyframes >= 0:
             raise BadInput(f"local map {self.local_map_keyframes}: expected 0 (off) or a number of keyframes",
                            option="local_map")

@@ -25,9 +25,9 @@ import numpy as np
 from ..errors import BadInput
 from ..features import Extractor
 from ..geometry.pose import invert_pose
-from ..matching.matcher import Matcher
+from ..matching.matcher import Matcher, MatcherConfig, feature_kind
 from .bridge import Bridge
-from .config import VOConfig
+from .config import AUTO, VOConfig
 from .initialisation import InitialisationStep, reinitialisation_scale, seed_map, try_two_view
 from .keyframes import append_keyframe, keyframe_due, tracked_point_ids
 from .local_map import track_local_map
@@ -38,6 +38,17 @@ from .results import FrameResult, FrameStatus, TrackerState
 from .tracking import Localisation, localise, match_keypoints, match_map_points, place_frame
 
 __all__ = ["VOConfig", "VisualOdometry", "FrameResult", "FrameStatus", "TrackerState"]
+
+
+def fallback_config(cfg: VOConfig, extractor: Extractor) -> MatcherConfig | None:
+    """The fallback matcher of ``cfg`` for ``extractor``'s features: ``cfg.fallback_matcher`` as it is, or for
+    :data:`~.config.AUTO` the features' LightGlue (their own, or a student's teacher's) when the matcher is
+    mutual NN, and none otherwise (no LightGlue for the features, or LightGlue is the matcher already)."""
+    if cfg.fallback_matcher != AUTO:
+        return cfg.fallback_matcher
+    if cfg.matcher.name != "nn" or feature_kind(extractor).lightglue is None:
+        return None
+    return MatcherConfig("lightglue")
 
 
 class VisualOdometry:
@@ -58,9 +69,10 @@ class VisualOdometry:
         device = self.cfg.matcher_device or extractor.device
         self.matcher = Matcher(self.cfg.matcher, extractor, device)
         self.fallback = None
-        if self.cfg.fallback_matcher is not None:
+        fallback = fallback_config(self.cfg, extractor)
+        if fallback is not None:
             try:
-                self.fallback = Matcher(self.cfg.fallback_matcher, extractor, device)
+                self.fallback = Matcher(fallback, extractor, device)
             except BadInput as e:  # named as the fallback's fault, not the matcher's
                 raise BadInput(str(e), option="fallback_matcher") from None
         self.fallback_frames = 0  # frames the fallback matcher tracked after the matcher failed

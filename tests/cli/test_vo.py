@@ -100,6 +100,16 @@ def test_fallback_matcher_in_the_report_and_refused_where_it_cannot_serve(airsim
     # sift has no LightGlue: the fault is the fallback's, and says what would work
     assert_one_line_error(vo(airsim_sequence, "--out", tmp_path / "b", "--fallback-matcher", "lightglue"),
                           "--fallback-matcher", "LightGlue", "nn matcher")
+    # by default (auto) a student gets its teacher's LightGlue behind mutual NN; none switches it off
+    for flag, expected in ((), "lightglue"), (("--fallback-matcher", "none"), None):
+        code = run_in_process(capsys, "vo", airsim_sequence, "--out", tmp_path / f"auto{len(flag)}", "--model",
+                              "slamfeat-lite", *flag, "--max-frames", "4", "--no-video", "--json", report,
+                              "--device", "cpu")
+        assert code.returncode == 0, code.stderr
+        assert json.loads(report.read_text()).get("fallback_matcher", {}).get("name") == expected
+    # sift has none: auto leaves it without a fallback (no error)
+    code = vo(airsim_sequence, "--out", tmp_path / "sift", "--max-frames", "4", "--no-video", "--json", report)
+    assert code.returncode == 0 and "fallback_matcher" not in json.loads(report.read_text())
 
 
 def test_local_map_option_reaches_the_tracker_and_the_report(airsim_sequence, tmp_path, vo):

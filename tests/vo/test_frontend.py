@@ -132,6 +132,33 @@ def test_fallback_matcher_tracks_the_frames_the_matcher_cannot(airsim_sequence, 
     assert trajectory_errors(times, poses, *source.ground_truth).ate_rmse_rel < 0.02
 
 
+def test_default_fallback_is_the_features_lightglue_behind_mutual_nn(airsim_sequence, vo_extractor):
+    from slamfeat import load_extractor
+    from slamfeat.errors import BadInput
+
+    source = open_source(airsim_sequence)
+    camera = choose_camera(source)
+    lite = load_extractor("slamfeat-lite", max_keypoints=256)
+    # a student: its teacher's LightGlue stands behind mutual NN, and tracks the frames NN cannot
+    vo = VisualOdometry(lite, camera.K, camera.dist)
+    assert vo.cfg.fallback_matcher == "auto" and vo.fallback.describe()["name"] == "lightglue"
+    assert vo.fallback.kind.lightglue == "aliked-n16"
+    vo.matcher = primary = _Blindable(vo.matcher)
+    results = []
+    for index, (timestamp, image) in enumerate(source.frames()):
+        if index >= 18:
+            break
+        primary.blind = index in (12, 13)
+        results += vo.process(timestamp, image, index)
+    assert vo.fallback_frames == 2 and vo.lost_frames == 0, [r.status for r in results]
+    # none where LightGlue is the matcher already, where the features have none, or when switched off
+    assert VisualOdometry(lite, camera.K, config=VOConfig(matcher=MatcherConfig("lightglue"))).fallback is None
+    assert VisualOdometry(vo_extractor, camera.K).fallback is None  # sift
+    assert VisualOdometry(lite, camera.K, config=VOConfig(fallback_matcher=None)).fallback is None
+    with pytest.raises(BadInput, match="fallback matcher"):
+        VOConfig(fallback_matcher="lightglue")
+
+
 def _lost_from_frame_12(vo):
     """Make the first map useless from frame 12 on (tracking, the last frame and relocalisation find nothing),
     so that a new map must start; the frames themselves stay as they are."""
