@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import BadInput
 from ..features import Extractor
 from ..geometry.pose import invert_pose
-from ..matching.matcher import Matcher, MatcherConfig, feature_kind
+from ..matching.matcher import Matcher, MatcherConfig
 from .bridge import Bridge
 from .config import AUTO, VOConfig
 from .initialisation import InitialisationStep, reinitialisation_scale, seed_map, try_two_view
@@ -40,13 +40,13 @@ from .tracking import Localisation, localise, match_keypoints, match_map_points,
 __all__ = ["VOConfig", "VisualOdometry", "FrameResult", "FrameStatus", "TrackerState"]
 
 
-def fallback_config(cfg: VOConfig, extractor: Extractor) -> MatcherConfig | None:
-    """The fallback matcher of ``cfg`` for ``extractor``'s features: ``cfg.fallback_matcher`` as it is, or for
-    :data:`~.config.AUTO` the features' LightGlue (their own, or a student's teacher's) when the matcher is
+def fallback_for(cfg: VOConfig, matcher: Matcher) -> MatcherConfig | None:
+    """The fallback matcher of ``cfg`` behind ``matcher``: ``cfg.fallback_matcher`` as it is, or for
+    :data:`~.config.AUTO` the features' LightGlue (their own, or a student's teacher's) when ``matcher`` is
     mutual NN, and none otherwise (no LightGlue for the features, or LightGlue is the matcher already)."""
     if cfg.fallback_matcher != AUTO:
         return cfg.fallback_matcher
-    if cfg.matcher.name != "nn" or feature_kind(extractor).lightglue is None:
+    if matcher.config.name != "nn" or matcher.kind.lightglue is None:
         return None
     return MatcherConfig("lightglue")
 
@@ -69,7 +69,7 @@ class VisualOdometry:
         device = self.cfg.matcher_device or extractor.device
         self.matcher = Matcher(self.cfg.matcher, extractor, device)
         self.fallback = None
-        fallback = fallback_config(self.cfg, extractor)
+        fallback = fallback_for(self.cfg, self.matcher)
         if fallback is not None:
             try:
                 self.fallback = Matcher(fallback, extractor, device)
