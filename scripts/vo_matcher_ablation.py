@@ -13,7 +13,8 @@ run's outputs (trajectory, report) in DIR, ``--set FIELD=VALUE`` sets any number
 ``solvePnPRansac`` and ``findEssentialMat`` are shuffled by a generator seeded with ``S`` (their
 answers mapped back), so a figure can be read as a distribution over RANSAC's draws rather than
 the one draw a given OpenCV build makes (seed 1's ATE moved 0.045 → 0.22 → 0.16 % between
-OpenCV 4.13, 4.14 and 5.x with nothing else changed).
+OpenCV 4.13, 4.14 and 5.x with nothing else changed). ``--draws N`` runs the default draw and
+``--ransac-seed 0…N−2`` one after the other and ends with the median, mean and worst ATE over them.
 Runs ``slamfeat vo`` with slamfeat-base (``--model`` overrides) and prints the report's accuracy line.
 """
 
@@ -61,10 +62,18 @@ VARIANTS = {  # variant: (matcher, function used to track, function used to map)
 }
 
 
-def shuffle_ransac(seed: int) -> None:
-    """Make OpenCV's PnP and essential-matrix RANSAC see their rows in an order drawn from ``seed``."""
+OPENCV = cv2.solvePnPRansac, cv2.findEssentialMat
+INIT = frontend.VisualOdometry.__init__
+
+
+def shuffle_ransac(seed: int | None) -> None:
+    """Make OpenCV's PnP and essential-matrix RANSAC see their rows in an order drawn from ``seed``
+    (None: as given, OpenCV's own draw)."""
+    pnp, essential = OPENCV
+    if seed is None:
+        cv2.solvePnPRansac, cv2.findEssentialMat = OPENCV
+        return
     rng = np.random.default_rng(seed)
-    pnp, essential = cv2.solvePnPRansac, cv2.findEssentialMat
 
     @wraps(pnp)
     def shuffled_pnp(X, x, *args, **kwargs):
@@ -98,7 +107,7 @@ def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None
         refine_px: float | None = None, keep: str | None = None, settings: dict | None = None) -> dict:
     matcher, track, mapping = VARIANTS[variant]
     tracking.match_keypoints, frontend.match_keypoints = track, mapping
-    init = frontend.VisualOdometry.__init__
+    init = INIT
 
     def init_with_nn(self, extractor, *args, **kwargs):
         init(self, extractor, *args, **kwargs)
@@ -125,7 +134,7 @@ if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[2] not in VARIANTS:
         sys.exit(f"usage: {sys.argv[0]} SOURCE {{{'|'.join(VARIANTS)}}} [slamfeat vo flags]")
     flags, settings = sys.argv[3:], {}
-    for name in ("--pnp-px", "--refine-px", "--keep", "--ransac-seed"):
+    for name in ("--pnp-px", "--refine-px", "--keep", "--ransac-seed", "--draws"):
         if name in flags:
             at = flags.index(name)
             settings[name], flags = flags[at + 1], flags[:at] + flags[at + 2:]
@@ -134,10 +143,23 @@ if __name__ == "__main__":
         at = flags.index("--set")
         key, value = flags[at + 1].split("=")
         config[key], flags = value, flags[:at] + flags[at + 2:]
-    if "--ransac-seed" in settings:
-        shuffle_ransac(int(settings["--ransac-seed"]))
     pnp_px, refine_px = (None if name not in settings else float(settings[name]) for name in ("--pnp-px", "--refine-px"))
-    r = run(sys.argv[1], sys.argv[2], flags, pnp_px, refine_px, settings.get("--keep"), config)
-    print(sys.argv[2], *sys.argv[3:], *(f"{k}={r[k]:.4g}" for k in ("ate_rmse_rel", "rpe_trans", "rpe_rot_deg")),
-          *(f"online_{k}={r['online'][k]:.4g}" for k in ("ate_rmse_rel", "rpe_trans") if "online" in r),
-          f"lost={r['lost_frames']} keyframes={r['keyframes']} local_map={r.get('local_map_matches', 0)} last_frame={r.get('last_frame_frames', 0)} bridged={r.get('bridged_frames', 0)}/{r.get('bridged_reinitialisations', 0)} sim3_scale={r['sim3_scale']:.4f}")
+    draws = [None] + list(range(int(settings["--draws"]) - 1)) if "--draws" in settings else [
+        int(settings["--ransac-seed"]) if "--ransac-seed" in settings else None]
+    ates, rpes = [], []
+    for seed in draws:
+        shuffle_ransac(seed)
+        keep = settings.get("--keep")
+        if keep and len(draws) > 1:  # one folder a draw
+            keep = str(Path(keep) / ("default" if seed is None else f"draw_{seed}"))
+        r = run(sys.argv[1], sys.argv[2], flags, pnp_px, refine_px, keep, config)
+        ates.append(100 * r["ate_rmse_rel"])
+        rpes.append(r["rpe_trans"])
+        label = [] if "--draws" not in settings else ["default draw"] if seed is None else [f"draw {seed}"]
+        print(sys.argv[2], *sys.argv[3:], *label, *(f"{k}={r[k]:.4g}" for k in ("ate_rmse_rel", "rpe_trans", "rpe_rot_deg")),
+              *(f"online_{k}={r['online'][k]:.4g}" for k in ("ate_rmse_rel", "rpe_trans") if "online" in r),
+              f"lost={r['lost_frames']} keyframes={r['keyframes']} local_map={r.get('local_map_matches', 0)} last_frame={r.get('last_frame_frames', 0)} bridged={r.get('bridged_frames', 0)}/{r.get('bridged_reinitialisations', 0)} sim3_scale={r['sim3_scale']:.4f}",
+              flush=True)
+    if len(draws) > 1:
+        print(f"{len(draws)} draws: ATE % median {np.median(ates):.3f} mean {np.mean(ates):.3f} worst {max(ates):.3f}, "
+              f"RPE trans median {np.median(rpes):.4f} m")
