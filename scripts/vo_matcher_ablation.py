@@ -20,8 +20,8 @@ Runs ``slamfeat vo`` with slamfeat-base (``--model`` overrides) and prints the r
 
 import json
 import sys
-from functools import wraps
 import tempfile
+from functools import wraps
 from pathlib import Path
 
 import cv2
