@@ -1,6 +1,6 @@
 """Where a VO run's scale goes: each new keyframe of one run against an AirSim recording's ground truth.
 
-    python scripts/vo_keyframe_scale.py runs/hard_sequence nn|lightglue [--ransac-seed S] [--set FIELD=VALUE …]
+    python scripts/vo_keyframe_scale.py runs/hard_sequence nn|lightglue [--ransac-seed S] [--set FIELD=VALUE …] [vo flags …]
 
 For every keyframe after the first map: the keyframe it was made from, the matches between the two,
 the map points the new keyframe holds (tracked and new), the median ray angle of the
@@ -8,8 +8,9 @@ points those matches triangulate (degrees), and the keyframe step's length over 
 The last column is the map's local scale; it stays near the run's global scale (the first rows) in a
 good run, and a jump in it is where the run went wrong (stop 27: mutual NN, hard seed 1, draw 1, the
 step 138 → 144 comes out at 0.56 of its true length after keyframes made in a fast turn hold
-137–188 points seen under 1.8°). Runs the same front end as ``vo_matcher_ablation.py`` (its
-``--ransac-seed`` and ``--set`` included).
+137–292 points, their new ones seen under 1.6–1.9°). Runs the same front end as
+``vo_matcher_ablation.py`` and takes its options (``--ransac-seed``, ``--set``, ``--pnp-px``,
+``--refine-px``, ``--keep``, and ``slamfeat vo`` flags such as ``--model``).
 """
 
 import sys
@@ -20,11 +21,12 @@ import slamfeat.vo.frontend as frontend
 import vo_matcher_ablation as ablation
 from slamfeat.datasets.airsim import read_recording
 from slamfeat.errors import BadInput
+from slamfeat.geometry.pose import invert_pose
 from slamfeat.geometry.two_view import triangulate
 
 
 def centre(T_cam_world: np.ndarray) -> np.ndarray:
-    return -T_cam_world[:3, :3].T @ T_cam_world[:3, 3]
+    return invert_pose(T_cam_world)[:3, 3]
 
 
 def die(message: str) -> None:
@@ -35,17 +37,13 @@ def die(message: str) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) < 2 or argv[1] not in ablation.VARIANTS:
         die(f"usage: vo_keyframe_scale.py AIRSIM_FOLDER {{{'|'.join(ablation.VARIANTS)}}} "
-                 "[--ransac-seed S] [--set FIELD=VALUE …]")
-    source, variant, flags = argv[0], argv[1], argv[2:]
-    seed, config = None, {}
-    while flags:
-        if flags[0] == "--ransac-seed" and len(flags) > 1:
-            seed, flags = int(flags[1]), flags[2:]
-        elif flags[0] == "--set" and len(flags) > 1 and "=" in flags[1]:
-            key, value = flags[1].split("=", 1)
-            config[key], flags = value, flags[2:]
-        else:
-            die(f"vo_keyframe_scale.py: unknown option {flags[0]!r}")
+            "[--ransac-seed S] [--set FIELD=VALUE …] [vo_matcher_ablation.py and slamfeat vo options]")
+    source, variant = argv[0], argv[1]
+    flags, settings, config = ablation.parse_options(argv[2:])
+    if "--draws" in settings:
+        die("vo_keyframe_scale.py: one draw a run (--ransac-seed S), not --draws")
+    seed = int(settings["--ransac-seed"]) if "--ransac-seed" in settings else None
+    pnp_px, refine_px = (float(settings[name]) if name in settings else None for name in ("--pnp-px", "--refine-px"))
     try:
         truth = [T_world_cam[:3, 3] for T_world_cam in read_recording(source).poses()]
     except BadInput as e:
@@ -64,7 +62,7 @@ def main(argv: list[str]) -> None:
 
     frontend.triangulate_new_points = logged
     ablation.shuffle_ransac(seed)
-    report = ablation.run(source, variant, [], settings=config)
+    report = ablation.run(source, variant, flags, pnp_px, refine_px, settings.get("--keep"), config)
     print(f"ATE {100 * report['ate_rmse_rel']:.3f} % of the path")
     print("keyframes  matches  points  ray angle (°)  step / true step")
     for ref, new, matches, points, angle, ratio in rows:

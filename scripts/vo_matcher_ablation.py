@@ -103,6 +103,22 @@ def number(current, text: str):
     return type(current)(text) if isinstance(current, (int, float)) else float(text)
 
 
+def parse_options(args: list[str]) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """``(slamfeat vo flags, this script's options, --set FIELD=VALUE settings)`` from the arguments after
+    SOURCE VARIANT."""
+    flags, settings = list(args), {}
+    for name in ("--pnp-px", "--refine-px", "--keep", "--ransac-seed", "--draws"):
+        if name in flags:
+            at = flags.index(name)
+            settings[name], flags = flags[at + 1], flags[:at] + flags[at + 2:]
+    config = {}
+    while "--set" in flags:  # --set FIELD=VALUE: any VOConfig number
+        at = flags.index("--set")
+        key, value = flags[at + 1].split("=")
+        config[key], flags = value, flags[:at] + flags[at + 2:]
+    return flags, settings, config
+
+
 def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None,
         refine_px: float | None = None, keep: str | None = None, settings: dict | None = None) -> dict:
     matcher, track, mapping = VARIANTS[variant]
@@ -133,16 +149,7 @@ def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[2] not in VARIANTS:
         sys.exit(f"usage: {sys.argv[0]} SOURCE {{{'|'.join(VARIANTS)}}} [slamfeat vo flags]")
-    flags, settings = sys.argv[3:], {}
-    for name in ("--pnp-px", "--refine-px", "--keep", "--ransac-seed", "--draws"):
-        if name in flags:
-            at = flags.index(name)
-            settings[name], flags = flags[at + 1], flags[:at] + flags[at + 2:]
-    config = {}
-    while "--set" in flags:  # --set FIELD=VALUE: any VOConfig number
-        at = flags.index("--set")
-        key, value = flags[at + 1].split("=")
-        config[key], flags = value, flags[:at] + flags[at + 2:]
+    flags, settings, config = parse_options(sys.argv[3:])
     pnp_px, refine_px = (None if name not in settings else float(settings[name]) for name in ("--pnp-px", "--refine-px"))
     draws = [None] + list(range(int(settings["--draws"]) - 1)) if "--draws" in settings else [
         int(settings["--ransac-seed"]) if "--ransac-seed" in settings else None]
