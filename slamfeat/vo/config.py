@@ -23,6 +23,13 @@ class VOConfig:
     pnp_refine_px: float | None = None  # refine the pose again on the inliers this close (None: off)
     pnp_iterations: int = 100
     min_tracked_points: int = 20  # PnP inliers below this: the frame is lost
+    # PnP poses a frame on the matched points that at least this many keyframes observed (the two that
+    # triangulated a point and those that tracked it since), when pnp_min_views_points of them are matched,
+    # then refines the pose once on every match within pnp_reprojection_px of it. The points the last two
+    # keyframes made in a turn, seen under a degree or two, carry the scale poorly and only count where they
+    # agree with the older ones (≤ 2: every point poses the frame)
+    pnp_min_views: int = 0
+    pnp_min_views_points: int = 40
     keyframe_min_ratio: float = 0.6  # new keyframe when tracked points < ratio × those of the first frame after it
     keyframe_min_points: int = 60  # ... or fewer than this
     keyframe_max_gap: int = 15  # ... or after this many frames

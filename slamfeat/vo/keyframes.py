@@ -38,5 +38,6 @@ def append_keyframe(point_map: PointMap, frame: Frame, T_cam_world: np.ndarray, 
     keypoint) of the local map; returns it."""
     point_ids = tracked_point_ids(frame, point_map.keyframes[-1], inliers, map_matches)
     new = Keyframe(frame, T_cam_world, point_ids, segment)
+    point_map.observe(point_ids[point_ids >= 0])
     point_map.keyframes.append(new)
     return new

@@ -61,15 +61,21 @@ class Keyframe:
 
 @dataclass
 class PointMap:
-    """Growing arrays of map points (world coordinates) and the keyframes that observe them."""
+    """Growing arrays of map points (world coordinates) and the keyframes that observe them.
+
+    ``views`` counts the keyframes that have observed each point: two made it, and every keyframe that
+    tracks it later adds one (:meth:`observe`).
+    """
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     colors: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.uint8))
     alive: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    views: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     keyframes: list[Keyframe] = field(default_factory=list)
 
     def add_points(self, xyz: np.ndarray, colors: np.ndarray | None = None) -> np.ndarray:
-        """Append ``P×3`` points (with ``P×3`` uint8 RGB colours); return their ids."""
+        """Append ``P×3`` points (with ``P×3`` uint8 RGB colours), each seen by the two keyframes that
+        triangulated it; return their ids."""
         xyz = np.asarray(xyz, np.float64).reshape(-1, 3)
         if colors is None:
             colors = np.full((len(xyz), 3), 200, np.uint8)
@@ -77,7 +83,12 @@ class PointMap:
         self.xyz = np.concatenate([self.xyz, xyz])
         self.colors = np.concatenate([self.colors, np.asarray(colors, np.uint8).reshape(-1, 3)])
         self.alive = np.concatenate([self.alive, np.ones(len(xyz), bool)])
+        self.views = np.concatenate([self.views, np.full(len(xyz), 2, np.int64)])
         return np.arange(start, start + len(xyz), dtype=np.int64)
+
+    def observe(self, ids: np.ndarray) -> None:
+        """Points ``ids`` observed by one more keyframe."""
+        self.views[np.asarray(ids, np.int64)] += 1
 
     def remove_points(self, ids: np.ndarray) -> None:
         """Mark points dead and drop every keyframe observation of them."""

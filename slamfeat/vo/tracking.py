@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..features import Features
-from ..geometry.pose import solve_pnp
+from ..geometry.pose import refine_pose, solve_pnp
 from ..matching import matches_to_indices
 from ..matching.matcher import Matcher
 from .config import VOConfig
@@ -78,9 +78,19 @@ def localise(point_map: PointMap, kf: Keyframe, frame: Frame, matcher: Matcher, 
     with_point = ids >= 0
     with_point[with_point] = point_map.alive[ids[with_point]]
     candidates, ids = pairs[with_point], ids[with_point]
-    found = solve_pnp(point_map.xyz[ids], frame.keypoints[candidates[:, 1]], K, guess,
-                      cfg.pnp_reprojection_px, iterations, cfg.min_tracked_points,
-                      cfg.pnp_refine_px)
+    X, x = point_map.xyz[ids], frame.keypoints[candidates[:, 1]]
+    found = None
+    seen = point_map.views[ids] >= cfg.pnp_min_views
+    if cfg.pnp_min_views > 2 and cfg.pnp_min_views_points <= seen.sum() < len(seen):
+        # the pose from the points pnp_min_views or more keyframes have fixed, then refined once on every match
+        # within the gate of it (the points of the last two keyframes only where they agree with it)
+        found = solve_pnp(X[seen], x[seen], K, guess, cfg.pnp_reprojection_px, iterations,
+                          cfg.min_tracked_points, cfg.pnp_refine_px)
+        if found is not None:
+            found = refine_pose(X, x, K, found[0], cfg.pnp_reprojection_px, cfg.min_tracked_points, rounds=1)
+    if found is None:
+        found = solve_pnp(X, x, K, guess, cfg.pnp_reprojection_px, iterations, cfg.min_tracked_points,
+                          cfg.pnp_refine_px)
     if found is None:
         return None
     T, inliers = found

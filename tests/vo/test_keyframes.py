@@ -24,6 +24,7 @@ def test_keyframe_due(tracked, first_tracked, gap, due):
 
 def test_new_keyframe_observes_the_tracked_points():
     point_map = PointMap()
+    point_map.add_points(np.zeros((14, 3)))
     ref = Keyframe(scene_frame(0, np.zeros((6, 2))), np.eye(4), np.array([-1, 10, 11, -1, 12, 13]), segment=2)
     point_map.keyframes.append(ref)
     inliers = np.array([[1, 3], [4, 0], [5, 2]])  # (ref keypoint, frame keypoint)
@@ -35,6 +36,7 @@ def test_new_keyframe_observes_the_tracked_points():
 
 def test_new_keyframe_keeps_the_local_map_points_found_in_it():
     point_map = PointMap()
+    point_map.add_points(np.zeros((12, 3)))
     ref = Keyframe(scene_frame(0, np.zeros((4, 2))), np.eye(4), np.array([10, 11, -1, -1]), segment=0)
     point_map.keyframes.append(ref)
     found = np.array([[3, 4], [7, 1]])  # (map point of an older keyframe, frame keypoint)
