@@ -1,11 +1,12 @@
 """scripts/plot_vo_draws.py: result lines grouped by front end, a draw counted once, a picture written, bad input refused."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from fixtures.core import assert_one_line_error, load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "plot_vo_draws.py"
 LINES = """runs/hard_sequence nn | nn ate_rmse_rel=0.00158 rpe_trans=0.03068 lost=0
@@ -19,10 +20,7 @@ finished runs/s28/j1.txt
 
 @pytest.fixture
 def plot():
-    spec = importlib.util.spec_from_file_location("plot_vo_draws", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("plot_vo_draws")
 
 
 def test_runs_are_grouped_by_front_end_and_a_draw_counts_once(plot, tmp_path):
@@ -42,5 +40,4 @@ def test_the_picture_is_written_and_bad_input_gets_exit_2(tmp_path):
     assert run.returncode == 0 and out.read_bytes()[:4] == b"\x89PNG"
     for args in ([str(out), str(tmp_path / "missing.txt")], [str(out), str(SCRIPT)], [str(out), str(results), "--only"],
                  ["draws.txt", str(results)]):
-        bad = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
-        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+        assert_one_line_error(subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True))

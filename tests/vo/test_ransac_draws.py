@@ -1,23 +1,18 @@
 """scripts/vo_matcher_ablation.py --ransac-seed: OpenCV's RANSACs see shuffled rows, and their answers come
 back in the caller's row order."""
 
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
+from fixtures.core import load_script
 from slamfeat.geometry.pose import pose_matrix
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "vo_matcher_ablation.py"
 
 
 @pytest.fixture
 def ablation():
-    spec = importlib.util.spec_from_file_location("vo_matcher_ablation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("vo_matcher_ablation")
     yield module
     module.shuffle_ransac(None)
     assert cv2.solvePnPRansac is module.OPENCV[0] and cv2.findEssentialMat is module.OPENCV[1]
