@@ -43,7 +43,7 @@ def main(argv: list[str]) -> None:
     if "--draws" in settings:
         die("vo_keyframe_scale.py: one draw a run (--ransac-seed S), not --draws")
     seed = int(settings["--ransac-seed"]) if "--ransac-seed" in settings else None
-    pnp_px, refine_px = (float(settings[name]) if name in settings else None for name in ("--pnp-px", "--refine-px"))
+    pnp_px, refine_px = ablation.pnp_options(settings)
     try:
         truth = [T_world_cam[:3, 3] for T_world_cam in read_recording(source).poses()]
     except BadInput as e:

@@ -119,6 +119,11 @@ def parse_options(args: list[str]) -> tuple[list[str], dict[str, str], dict[str,
     return flags, settings, config
 
 
+def pnp_options(settings: dict[str, str]) -> tuple[float | None, float | None]:
+    """``(--pnp-px, --refine-px)`` of :func:`parse_options`'s settings as numbers (None where not given)."""
+    return tuple(float(settings[name]) if name in settings else None for name in ("--pnp-px", "--refine-px"))
+
+
 def run(source: str, variant: str, flags: list[str], pnp_px: float | None = None,
         refine_px: float | None = None, keep: str | None = None, settings: dict | None = None) -> dict:
     matcher, track, mapping = VARIANTS[variant]
@@ -150,7 +155,7 @@ if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[2] not in VARIANTS:
         sys.exit(f"usage: {sys.argv[0]} SOURCE {{{'|'.join(VARIANTS)}}} [slamfeat vo flags]")
     flags, settings, config = parse_options(sys.argv[3:])
-    pnp_px, refine_px = (None if name not in settings else float(settings[name]) for name in ("--pnp-px", "--refine-px"))
+    pnp_px, refine_px = pnp_options(settings)
     draws = [None] + list(range(int(settings["--draws"]) - 1)) if "--draws" in settings else [
         int(settings["--ransac-seed"]) if "--ransac-seed" in settings else None]
     ates, rpes = [], []

@@ -80,8 +80,8 @@ def localise(point_map: PointMap, kf: Keyframe, frame: Frame, matcher: Matcher, 
     candidates, ids = pairs[with_point], ids[with_point]
     X, x = point_map.xyz[ids], frame.keypoints[candidates[:, 1]]
     found = None
-    seen = point_map.views[ids] >= cfg.pnp_min_views
-    if cfg.pnp_min_views > 2 and cfg.pnp_min_views_points <= seen.sum() < len(seen):
+    seen = point_map.views[ids] >= cfg.pnp_min_views if cfg.pnp_min_views > 2 else None
+    if seen is not None and cfg.pnp_min_views_points <= seen.sum() < len(seen):
         # the pose from the points pnp_min_views or more keyframes have fixed, then refined once on every match
         # within the gate of it (the points of the last two keyframes only where they agree with it)
         found = solve_pnp(X[seen], x[seen], K, guess, cfg.pnp_reprojection_px, iterations,

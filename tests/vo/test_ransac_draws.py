@@ -9,7 +9,6 @@ from fixtures.core import load_script
 from slamfeat.geometry.pose import pose_matrix
 
 
-
 @pytest.fixture
 def ablation():
     module = load_script("vo_matcher_ablation")
