@@ -22,7 +22,10 @@ class VOConfig:
     pnp_reprojection_px: float = 3.0
     pnp_refine_px: float | None = None  # refine the pose again on the inliers this close (None: off)
     pnp_iterations: int = 100
-    min_tracked_points: int = 20  # PnP inliers below this: the frame is lost
+    # PnP inliers below this: the frame is lost (ORB-SLAM asks 50 of a relocalised frame; a frame posed on 20–50
+    # points in a whip turn, made a keyframe, seeds new points from a wrong baseline and the map's scale
+    # collapses after it, where the lost frames bridged by their two-view geometry hold it: stop 29)
+    min_tracked_points: int = 50
     # PnP poses a frame on the matched points that at least this many keyframes observed (the two that
     # triangulated a point and those that tracked it since), when pnp_min_views_points of them are matched,
     # then refines the pose once on every match within pnp_reprojection_px of it. The points the last two
@@ -30,7 +33,9 @@ class VOConfig:
     # agree with the older ones (≤ 2: every point poses the frame)
     pnp_min_views: int = 0
     pnp_min_views_points: int = 40
-    keyframe_min_ratio: float = 0.6  # new keyframe when tracked points < ratio × those of the first frame after it
+    # new keyframe when tracked points < ratio × those of the first frame after it (0.6 until stop 29: keyframes
+    # closer together through a turn share more points, and the scale carries through it better)
+    keyframe_min_ratio: float = 0.75
     keyframe_min_points: int = 60  # ... or fewer than this
     keyframe_max_gap: int = 15  # ... or after this many frames
     triangulation_px: float = 2.0  # max reprojection error of a new point

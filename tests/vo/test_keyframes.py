@@ -13,8 +13,8 @@ from slamfeat.vo.results import FrameResult, FrameStatus
 
 @pytest.mark.parametrize("tracked, first_tracked, gap, due", [
     (100, 100, 1, False),
-    (61, 100, 14, False),  # above 0.6 × 100 and 60 points, one frame short of the gap
-    (100, 200, 1, True),  # thinned below 0.6 of the first frame after the keyframe
+    (76, 100, 14, False),  # above 0.75 × 100 and 60 points, one frame short of the gap
+    (74, 100, 1, True),  # thinned below 0.75 of the first frame after the keyframe
     (59, 90, 1, True),  # below 60 points
     (100, 100, 15, True),  # the gap
 ])
