@@ -22,9 +22,9 @@ class VOConfig:
     pnp_reprojection_px: float = 3.0
     pnp_refine_px: float | None = None  # refine the pose again on the inliers this close (None: off)
     pnp_iterations: int = 100
-    # PnP inliers below this: the frame is lost (ORB-SLAM asks 50 of a relocalised frame; a frame posed on 20–50
-    # points in a whip turn, made a keyframe, seeds new points from a wrong baseline and the map's scale
-    # collapses after it, where the lost frames bridged by their two-view geometry hold it: stop 29)
+    # PnP inliers below this: the frame is lost (ORB-SLAM2: 30, and 50 soon after a relocalisation). A frame posed
+    # on 20–50 points in a whip turn, made a keyframe, seeds new points from a poorly fixed baseline and the map's
+    # scale collapses after it; lost, it is bridged by its two-view geometry, which holds the scale (stop 29)
     min_tracked_points: int = 50
     # PnP poses a frame on the matched points that at least this many keyframes observed (the two that
     # triangulated a point and those that tracked it since), when pnp_min_views_points of them are matched,

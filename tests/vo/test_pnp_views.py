@@ -58,3 +58,23 @@ def test_pnp_poses_the_frame_on_the_points_three_keyframes_fixed():
     # with too few well-seen points matched, every point poses the frame
     error_few, _ = placed(pnp_min_views=3, pnp_min_views_points=61)
     assert abs(error_few - error_all) < 1e-9
+
+
+def test_a_frame_that_sees_too_few_map_points_is_not_placed():
+    """Below ``min_tracked_points`` PnP inliers (50) a frame is not placed, however well its points agree: a frame
+    posed on a few dozen points in a whip turn would seed new points from a poorly fixed baseline (stop 29)."""
+    X = scene_points(80, seed=5)
+    T_kf, T_frame = scene_pose(0.0), scene_pose(2.0, (-0.5, 0.0, -0.2))
+    kf = Keyframe(scene_frame(0, project(T_kf, X)), T_kf, np.arange(80, dtype=np.int64))
+    point_map = PointMap()
+    point_map.add_points(X)
+    point_map.keyframes.append(kf)
+    frame = scene_frame(1, project(T_frame, X))
+    for seen, placed in ((40, False), (60, True)):
+        pairs = np.repeat(np.arange(seen)[:, None], 2, axis=1)
+        found = localise(point_map, kf, frame, None, SCENE_K, VOConfig(), None, 200, pairs)
+        assert (found is not None) is placed, seen
+    # the floor before stop 29 (20) placed it on 40 points, where it is
+    pairs = np.repeat(np.arange(40)[:, None], 2, axis=1)
+    found = localise(point_map, kf, frame, None, SCENE_K, VOConfig(min_tracked_points=20), None, 200, pairs)
+    assert np.allclose(found.T_cam_world, T_frame, atol=1e-6)
