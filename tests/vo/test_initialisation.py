@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fixtures.vo import SCENE_K, project, scene_frame, scene_points, scene_pose
+from fixtures.vo import SCENE_K, project, same_rows, scene_frame, scene_points, scene_pose
 from slamfeat.geometry.two_view import TwoViewResult
 from slamfeat.vo.config import VOConfig
 from slamfeat.vo.initialisation import InitialisationStep, reinitialisation_scale, seed_map, try_two_view
@@ -18,7 +18,7 @@ def _views(baseline: float = 0.6, gap: int = 4):
 
 def test_two_views_start_a_map_in_the_world_frame():
     X, T0, T1, ref, frame = _views()
-    pairs = np.repeat(np.arange(len(X))[:, None], 2, axis=1)
+    pairs = same_rows(len(X))
     two = try_two_view(ref, frame, pairs, SCENE_K, VOConfig())
     assert isinstance(two, TwoViewResult) and len(two.match_rows) > 150
     assert np.allclose(two.R, T1[:3, :3], atol=1e-3)
@@ -42,14 +42,14 @@ def test_two_views_start_a_map_in_the_world_frame():
 ])
 def test_too_few_matches(matches, gap, step):
     X, _, _, ref, frame = _views(gap=gap)
-    pairs = np.repeat(np.arange(matches)[:, None], 2, axis=1)
+    pairs = same_rows(matches)
     assert try_two_view(ref, frame, pairs, SCENE_K, VOConfig()) is step
 
 
 def test_no_parallax_waits_then_starts_over():
     X = scene_points()
     T0, T1 = scene_pose(0.0), scene_pose(0.0, (-0.01, 0.0, 0.0))  # a baseline too short for 2°
-    pairs = np.repeat(np.arange(len(X))[:, None], 2, axis=1)
+    pairs = same_rows(len(X))
     young = try_two_view(scene_frame(0, project(T0, X)), scene_frame(3, project(T1, X)), pairs, SCENE_K, VOConfig())
     old = try_two_view(scene_frame(0, project(T0, X)), scene_frame(30, project(T1, X)), pairs, SCENE_K, VOConfig())
     assert (young, old) == (InitialisationStep.WAIT, InitialisationStep.RESTART)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fixtures.vo import SCENE_K, project, scene_frame, scene_points, scene_pose
+from fixtures.vo import SCENE_K, project, same_rows, scene_frame, scene_points, scene_pose
 from slamfeat.vo.config import VOConfig
 from slamfeat.vo.map import Keyframe, PointMap
 from slamfeat.vo.mapping import adjust_local_window, point_colors, triangulate_new_points
@@ -20,7 +20,7 @@ def test_new_points_only_where_neither_keyframe_has_one():
     point_map.add_points(np.zeros((3, 3)))
     ref.point_ids[:3] = [0, 1, 2]  # already observed by ref
     point_map.keyframes += [ref, new]
-    pairs = np.repeat(np.arange(len(X))[:, None], 2, axis=1)
+    pairs = same_rows(len(X))
     triangulate_new_points(point_map, ref, new, pairs, SCENE_K, VOConfig())
     assert ref.point_ids[:3].tolist() == [0, 1, 2] and (new.point_ids[:3] == -1).all()
     made = new.point_ids[3:]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fixtures.vo import SCENE_K, project, scene_frame, scene_points, scene_pose
+from fixtures.vo import SCENE_K, project, same_rows, scene_frame, scene_points, scene_pose
 from slamfeat.geometry.pose import invert_pose
 from slamfeat.vo.config import VOConfig
 from slamfeat.vo.keyframes import append_keyframe
@@ -17,12 +17,12 @@ def test_a_point_counts_the_keyframes_that_observed_it():
     kfs = [Keyframe(scene_frame(i, project(T, X)), T, np.full(len(X), -1, np.int64)) for i, T in enumerate(poses[:2])]
     point_map = PointMap()
     point_map.keyframes += kfs
-    pairs = np.repeat(np.arange(len(X))[:, None], 2, axis=1)
+    pairs = same_rows(len(X))
     triangulate_new_points(point_map, kfs[0], kfs[1], pairs, SCENE_K, VOConfig())
     ids = kfs[1].point_ids
     assert (ids >= 0).all() and (point_map.views[ids] == 2).all()  # made by two keyframes
     # a third keyframe tracks the first 30 of them
-    inliers = np.repeat(np.arange(30)[:, None], 2, axis=1)
+    inliers = same_rows(30)
     append_keyframe(point_map, scene_frame(2, project(poses[2], X)), poses[2], inliers, 0)
     assert (point_map.views[ids[:30]] == 3).all() and (point_map.views[ids[30:]] == 2).all()
 
@@ -43,7 +43,7 @@ def test_pnp_poses_the_frame_on_the_points_three_keyframes_fixed():
     point_map.add_points(stored)
     point_map.observe(np.arange(60))
     point_map.keyframes.append(kf)
-    pairs = np.repeat(np.arange(200)[:, None], 2, axis=1)
+    pairs = same_rows(200)
     true_t = invert_pose(T_frame)[:3, 3]
 
     def placed(**options):
@@ -71,10 +71,10 @@ def test_a_frame_that_sees_too_few_map_points_is_not_placed():
     point_map.keyframes.append(kf)
     frame = scene_frame(1, project(T_frame, X))
     for seen, placed in ((40, False), (60, True)):
-        pairs = np.repeat(np.arange(seen)[:, None], 2, axis=1)
+        pairs = same_rows(seen)
         found = localise(point_map, kf, frame, None, SCENE_K, VOConfig(), None, 200, pairs)
         assert (found is not None) is placed, seen
     # the floor before stop 29 (20) placed it on 40 points, where it is
-    pairs = np.repeat(np.arange(40)[:, None], 2, axis=1)
+    pairs = same_rows(40)
     found = localise(point_map, kf, frame, None, SCENE_K, VOConfig(min_tracked_points=20), None, 200, pairs)
     assert np.allclose(found.T_cam_world, T_frame, atol=1e-6)
