@@ -2,13 +2,12 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from fixtures.core import assert_one_line_error, load_script
+from fixtures.core import assert_one_line_error, load_script, script_path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "plot_vo_draws.py"
+SCRIPT = script_path("plot_vo_draws")
 LINES = """runs/hard_sequence nn | nn ate_rmse_rel=0.00158 rpe_trans=0.03068 lost=0
 runs/hard_sequence | nn ate_rmse_rel=0.00158 rpe_trans=0.03068 lost=0
 runs/hard_sequence nn --ransac-seed 1 | nn --ransac-seed 1 ate_rmse_rel=0.03826 rpe_trans=0.2748
